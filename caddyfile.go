@@ -1,0 +1,255 @@
+package caddychannels
+
+import (
+	"strconv"
+	"time"
+
+	"github.com/caddyserver/caddy/v2"
+	"github.com/caddyserver/caddy/v2/caddyconfig/caddyfile"
+	"github.com/caddyserver/caddy/v2/caddyconfig/httpcaddyfile"
+	"github.com/caddyserver/caddy/v2/modules/caddyhttp"
+	"github.com/dustin/go-humanize"
+
+	"github.com/caddy-channels/caddy-channels/channels"
+)
+
+func init() {
+	httpcaddyfile.RegisterHandlerDirective("channels", parseCaddyfile)
+	// After encode, as Mercure does: auth directives (basic_auth,
+	// forward_auth) and header manipulation run first, and the socket is
+	// served before handle, respond, reverse_proxy and file_server.
+	httpcaddyfile.RegisterDirectiveOrder("channels", httpcaddyfile.After, "encode")
+}
+
+func parseCaddyfile(helper httpcaddyfile.Helper) (caddyhttp.MiddlewareHandler, error) {
+	h := new(Handler)
+	err := h.UnmarshalCaddyfile(helper.Dispenser)
+	return h, err
+}
+
+// UnmarshalCaddyfile sets up the handler from Caddyfile tokens. Syntax:
+//
+//	channels [<matcher>] {
+//		path            <path>                       # default /socket
+//		check_origin    off | conn | <origin...>     # default conn
+//		api_key         <key>
+//		connect         allow | deny | if "<cel>"    # default allow
+//		assign          <key> "<cel>"                # repeatable, in order
+//		id              "<cel>"
+//		idle_timeout    <duration>                   # default 60s
+//		write_timeout   <duration>                   # default 10s
+//		max_frame_size  <size>                       # default 1MiB
+//		max_channels    <n>                          # default 100
+//		max_queue_size  <size>                       # default 1MiB
+//		channel <pattern> {                          # repeatable; first match wins
+//			join      allow | deny [<reason>] | if "<cel>"  [reply "<cel>"]
+//			handle_in <event>|* broadcast | broadcast_from | reply | noreply
+//		}
+//	}
+//
+// Unknown subdirectives, bad patterns and CEL that does not compile are
+// errors that name the file and line.
+func (h *Handler) UnmarshalCaddyfile(d *caddyfile.Dispenser) error {
+	d.Next() // the directive name
+	if d.NextArg() {
+		return d.ArgErr()
+	}
+	seen := map[string]bool{}
+	for nesting := d.Nesting(); d.NextBlock(nesting); {
+		name := d.Val()
+		if name != "assign" && name != "channel" {
+			if seen[name] {
+				return d.Errf("duplicate %q", name)
+			}
+			seen[name] = true
+		}
+		var err error
+		switch name {
+		case "path":
+			err = oneArg(d, &h.Path)
+		case "check_origin":
+			h.CheckOrigin = d.RemainingArgs()
+			if len(h.CheckOrigin) == 0 {
+				return d.ArgErr()
+			}
+			if _, perr := channels.ParseOriginPolicy(h.CheckOrigin); perr != nil {
+				return d.Errf("check_origin: %v", perr)
+			}
+		case "api_key":
+			err = oneArg(d, &h.APIKey)
+		case "connect":
+			h.Connect, err = parseGate(d, channels.ExprConnect, false)
+		case "assign":
+			var a channels.AssignSpec
+			if !d.Args(&a.Key, &a.Expr) || d.NextArg() {
+				return d.ArgErr()
+			}
+			if _, cerr := channels.CompileExpr(channels.ExprAssign, a.Expr); cerr != nil {
+				return d.Errf("assign %s: %v", a.Key, cerr)
+			}
+			h.Assign = append(h.Assign, a)
+		case "id":
+			if err = oneArg(d, &h.ID); err == nil {
+				if _, cerr := channels.CompileExpr(channels.ExprID, h.ID); cerr != nil {
+					return d.Errf("id: %v", cerr)
+				}
+			}
+		case "idle_timeout":
+			err = durationArg(d, &h.IdleTimeout)
+		case "write_timeout":
+			err = durationArg(d, &h.WriteTimeout)
+		case "max_frame_size":
+			var n int
+			err = sizeArg(d, &n)
+			h.MaxFrameSize = int64(n)
+		case "max_queue_size":
+			err = sizeArg(d, &h.MaxQueueSize)
+		case "max_channels":
+			err = intArg(d, &h.MaxChannels)
+		case "channel":
+			var c channels.ChannelSpec
+			c, err = parseChannel(d)
+			h.Channels = append(h.Channels, c)
+		default:
+			return d.Errf("unrecognized channels subdirective %q", name)
+		}
+		if err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// parseChannel parses `channel <pattern> { … }`.
+func parseChannel(d *caddyfile.Dispenser) (channels.ChannelSpec, error) {
+	var c channels.ChannelSpec
+	if !d.Args(&c.Pattern) || d.NextArg() {
+		return c, d.ArgErr()
+	}
+	if _, err := channels.ParsePattern(c.Pattern); err != nil {
+		return c, d.Errf("channel: %v", err)
+	}
+	events := map[string]bool{}
+	for nesting := d.Nesting(); d.NextBlock(nesting); {
+		switch d.Val() {
+		case "join":
+			if c.Join != nil {
+				return c, d.Errf("channel %s: duplicate join", c.Pattern)
+			}
+			g, err := parseGate(d, channels.ExprJoin, true)
+			if err != nil {
+				return c, err
+			}
+			c.Join = g
+		case "handle_in":
+			var hi channels.HandleInSpec
+			if !d.Args(&hi.Event, &hi.Action) || d.NextArg() {
+				return c, d.ArgErr()
+			}
+			if _, err := channels.ParseHandleInAction(hi.Action); err != nil {
+				return c, d.Errf("channel %s: handle_in %s: %v", c.Pattern, hi.Event, err)
+			}
+			if events[hi.Event] {
+				return c, d.Errf("channel %s: duplicate handle_in %s", c.Pattern, hi.Event)
+			}
+			events[hi.Event] = true
+			c.HandleIn = append(c.HandleIn, hi)
+		default:
+			return c, d.Errf("unrecognized channel subdirective %q", d.Val())
+		}
+	}
+	return c, nil
+}
+
+// parseGate parses `allow`, `deny [reason]` or `if "<cel>"`, followed,
+// when withReply, by an optional `reply "<cel>"`.
+func parseGate(d *caddyfile.Dispenser, kind channels.ExprKind, withReply bool) (*channels.GateSpec, error) {
+	what := d.Val()
+	args := d.RemainingArgs()
+	if len(args) == 0 {
+		return nil, d.Errf("%s: want allow, deny [reason] or if \"<expression>\"", what)
+	}
+	g := &channels.GateSpec{Action: args[0]}
+	rest := args[1:]
+	switch g.Action {
+	case "allow":
+	case "deny":
+		if len(rest) > 0 && rest[0] != "reply" {
+			g.Reason, rest = rest[0], rest[1:]
+		}
+	case "if":
+		if len(rest) == 0 {
+			return nil, d.Errf("%s if: missing expression", what)
+		}
+		g.Expr, rest = rest[0], rest[1:]
+		if _, err := channels.CompileExpr(kind, g.Expr); err != nil {
+			return nil, d.Errf("%s if: %v", what, err)
+		}
+	default:
+		return nil, d.Errf("%s: unknown action %q (want allow, deny or if)", what, g.Action)
+	}
+	if len(rest) > 0 {
+		if !withReply || rest[0] != "reply" {
+			return nil, d.Errf("%s %s: unexpected argument %q", what, g.Action, rest[0])
+		}
+		if g.Action == "deny" {
+			return nil, d.Errf("%s deny: reply is only allowed with allow or if", what)
+		}
+		if len(rest) != 2 {
+			return nil, d.Errf("%s %s reply: want exactly one expression", what, g.Action)
+		}
+		g.Reply = rest[1]
+		if _, err := channels.CompileExpr(channels.ExprReply, g.Reply); err != nil {
+			return nil, d.Errf("%s reply: %v", what, err)
+		}
+	}
+	return g, nil
+}
+
+func oneArg(d *caddyfile.Dispenser, dst *string) error {
+	if !d.Args(dst) || d.NextArg() {
+		return d.ArgErr()
+	}
+	return nil
+}
+
+func durationArg(d *caddyfile.Dispenser, dst *caddy.Duration) error {
+	var s string
+	if err := oneArg(d, &s); err != nil {
+		return err
+	}
+	v, err := caddy.ParseDuration(s)
+	if err != nil || v <= 0 {
+		return d.Errf("%s: invalid duration %q", d.Val(), s)
+	}
+	*dst = caddy.Duration(v)
+	return nil
+}
+
+func sizeArg(d *caddyfile.Dispenser, dst *int) error {
+	var s string
+	if err := oneArg(d, &s); err != nil {
+		return err
+	}
+	v, err := humanize.ParseBytes(s)
+	if err != nil || v == 0 || v > 1<<40 {
+		return d.Errf("invalid size %q", s)
+	}
+	*dst = int(v)
+	return nil
+}
+
+func intArg(d *caddyfile.Dispenser, dst *int) error {
+	var s string
+	if err := oneArg(d, &s); err != nil {
+		return err
+	}
+	v, err := strconv.Atoi(s)
+	if err != nil || v <= 0 {
+		return d.Errf("invalid positive number %q", s)
+	}
+	*dst = v
+	return nil
+}
+
+func timeDuration(d caddy.Duration) time.Duration { return time.Duration(d) }

@@ -1,0 +1,81 @@
+package channels
+
+import (
+	"time"
+
+	"go.uber.org/zap"
+)
+
+// Defaults applied by Config.withDefaults.
+const (
+	// DefaultPath is where sockets are mounted: phoenix.js connects to
+	// DefaultPath + "/websocket".
+	DefaultPath = "/socket"
+	// DefaultIdleTimeout closes a socket that sent no frame for this long.
+	// phoenix.js sends a heartbeat every 30 s, so 60 s leaves one miss of
+	// slack, as Phoenix's own transport timeout does.
+	DefaultIdleTimeout = 60 * time.Second
+	// DefaultWriteTimeout bounds one write to a socket; a peer that does
+	// not read for this long is disconnected.
+	DefaultWriteTimeout = 10 * time.Second
+	// DefaultMaxFrameSize is the largest inbound WebSocket message.
+	DefaultMaxFrameSize = 1 << 20
+	// DefaultMaxChannels is the number of topics one socket may join, as
+	// Phoenix's max_channels_per_transport.
+	DefaultMaxChannels = 100
+	// DefaultMaxQueueSize is the number of outbound bytes that may wait for
+	// a slow socket before it is disconnected.
+	DefaultMaxQueueSize = 1 << 20
+)
+
+// Config is everything a Hub needs to serve sockets. A Hub's Config can be
+// replaced at any time with Hub.SetConfig: open sockets apply the new rules
+// to their next join or push.
+type Config struct {
+	// Rules decides connects, joins and inbound events.
+	Rules *Rules
+	// Origins is the check_origin policy; nil means "conn" (the Origin
+	// must match the request's own scheme, host and port).
+	Origins *OriginPolicy
+	// IdleTimeout closes a socket that sends nothing for this long.
+	IdleTimeout time.Duration
+	// WriteTimeout bounds every write to a socket.
+	WriteTimeout time.Duration
+	// MaxFrameSize is the largest inbound message in bytes; a larger one
+	// closes the socket with 1009.
+	MaxFrameSize int64
+	// MaxChannels is how many topics one socket may join at once.
+	MaxChannels int
+	// MaxQueueSize is the per-socket outbound byte budget.
+	MaxQueueSize int
+	// APIKey enables the HTTP publish API when non-empty.
+	APIKey string
+	// Logger receives the engine's logs; nil discards them.
+	Logger *zap.Logger
+}
+
+// withDefaults returns a copy of c with zero fields set to their defaults.
+func (c Config) withDefaults() *Config {
+	if c.Rules == nil {
+		c.Rules = &Rules{}
+	}
+	if c.IdleTimeout <= 0 {
+		c.IdleTimeout = DefaultIdleTimeout
+	}
+	if c.WriteTimeout <= 0 {
+		c.WriteTimeout = DefaultWriteTimeout
+	}
+	if c.MaxFrameSize <= 0 {
+		c.MaxFrameSize = DefaultMaxFrameSize
+	}
+	if c.MaxChannels <= 0 {
+		c.MaxChannels = DefaultMaxChannels
+	}
+	if c.MaxQueueSize <= 0 {
+		c.MaxQueueSize = DefaultMaxQueueSize
+	}
+	if c.Logger == nil {
+		c.Logger = zap.NewNop()
+	}
+	return &c
+}

@@ -1,0 +1,225 @@
+package channels
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"fmt"
+	"sync"
+	"sync/atomic"
+
+	"go.uber.org/zap"
+
+	"github.com/caddy-channels/caddy-channels/pubsub"
+)
+
+// Hub owns the sockets of one mount point: their registry, the topic table
+// of local subscribers, and the broker that carries broadcasts (between
+// nodes, for the brokers that support it). A Hub outlives configuration
+// changes: SetConfig swaps the rules under open sockets.
+type Hub struct {
+	cfg    atomic.Pointer[Config]
+	broker pubsub.Broker
+	node   string
+	topics *topicTable
+	nextID atomic.Uint64
+
+	mu      sync.Mutex
+	sockets map[*Socket]struct{}
+	byID    map[string]map[*Socket]struct{}
+	closed  bool
+}
+
+// NewHub creates a hub that publishes through broker (nil means a new
+// in-memory broker) with the given configuration.
+func NewHub(cfg Config, broker pubsub.Broker) (*Hub, error) {
+	if broker == nil {
+		broker = pubsub.NewMemory()
+	}
+	h := &Hub{
+		broker:  broker,
+		node:    newNodeID(),
+		topics:  newTopicTable(),
+		sockets: make(map[*Socket]struct{}),
+		byID:    make(map[string]map[*Socket]struct{}),
+	}
+	h.SetConfig(cfg)
+	if err := broker.Start(h.deliver); err != nil {
+		return nil, fmt.Errorf("starting broker: %w", err)
+	}
+	return h, nil
+}
+
+// SetConfig replaces the hub's configuration. Open sockets keep their
+// connection and apply the new rules from their next join or push on.
+func (h *Hub) SetConfig(cfg Config) {
+	h.cfg.Store(cfg.withDefaults())
+}
+
+// Config returns the configuration in force (with defaults applied).
+func (h *Hub) Config() *Config { return h.cfg.Load() }
+
+func (h *Hub) logger() *zap.Logger { return h.cfg.Load().Logger }
+
+// Broadcast publishes an event to every subscriber of topic, on every node
+// the broker reaches. exclude is the subscription that must not receive it
+// (broadcast_from), or 0.
+func (h *Hub) Broadcast(ctx context.Context, topic, event string, p Payload, exclude uint64) error {
+	m := &pubsub.Message{Topic: topic, Event: event, Exclude: exclude, Node: h.node}
+	if p.Binary {
+		m.Payload, m.Binary = p.Data, true
+	} else {
+		m.Payload = p.JSON
+		if len(m.Payload) == 0 {
+			m.Payload = emptyObject
+		}
+	}
+	if _, err := h.broker.Publish(ctx, m, pubsub.PublishOptions{}); err != nil {
+		return fmt.Errorf("publishing to %q: %w", topic, err)
+	}
+	return nil
+}
+
+// deliver fans a broker message out to the local subscribers of its topic.
+// The frame is encoded at most once per serializer and the same frame is
+// queued on every subscriber; queuing never blocks.
+func (h *Hub) deliver(m *pubsub.Message) {
+	p := Payload{JSON: m.Payload}
+	if m.Binary {
+		p = BinaryPayload(m.Payload)
+	}
+	var frames [numSerializers]*Frame
+	var failed [numSerializers]bool
+	local := m.Node == h.node
+	h.topics.each(m.Topic, func(s *subscription) {
+		if local && m.Exclude != 0 && s.id == m.Exclude {
+			return
+		}
+		i := s.sock.ser.Index()
+		f := frames[i]
+		if f == nil {
+			if failed[i] {
+				return
+			}
+			var err error
+			f, err = s.sock.ser.EncodeBroadcast(m.Topic, m.Event, p)
+			if err != nil {
+				failed[i] = true
+				if c := h.logger().Check(zap.DebugLevel, "broadcast not encodable for this protocol version"); c != nil {
+					c.Write(zap.String("topic", m.Topic), zap.String("event", m.Event), zap.String("vsn", s.sock.ser.Version()), zap.Error(err))
+				}
+				return
+			}
+			frames[i] = f
+		}
+		s.sock.send(f)
+	})
+}
+
+// Disconnect closes every socket whose id is id with code 1001, so clients
+// reconnect (and connect rules run again). It returns how many sockets it
+// closed on this node.
+func (h *Hub) Disconnect(id string) int {
+	h.mu.Lock()
+	var list []*Socket
+	for s := range h.byID[id] {
+		list = append(list, s)
+	}
+	h.mu.Unlock()
+	for _, s := range list {
+		s.Close(CloseGoingAway, "disconnect")
+	}
+	return len(list)
+}
+
+// Sockets returns the number of open sockets.
+func (h *Hub) Sockets() int {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	return len(h.sockets)
+}
+
+// Subscribers returns the number of local subscribers of topic.
+func (h *Hub) Subscribers(topic string) int { return h.topics.count(topic) }
+
+// Close closes every socket with 1001 (clients reconnect, to this node
+// after a restart or to another one) and closes the broker. New sockets are
+// refused afterwards.
+func (h *Hub) Close() error {
+	h.mu.Lock()
+	h.closed = true
+	list := make([]*Socket, 0, len(h.sockets))
+	for s := range h.sockets {
+		list = append(list, s)
+	}
+	h.mu.Unlock()
+	for _, s := range list {
+		s.Close(CloseGoingAway, "shutdown")
+	}
+	if err := h.broker.Close(); err != nil {
+		return fmt.Errorf("closing broker: %w", err)
+	}
+	return nil
+}
+
+// register adds a connected socket; it fails once the hub is closed.
+func (h *Hub) register(s *Socket) bool {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	if h.closed {
+		return false
+	}
+	h.sockets[s] = struct{}{}
+	if s.id != "" {
+		set := h.byID[s.id]
+		if set == nil {
+			set = make(map[*Socket]struct{})
+			h.byID[s.id] = set
+		}
+		set[s] = struct{}{}
+	}
+	return true
+}
+
+func (h *Hub) unregister(s *Socket) {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	delete(h.sockets, s)
+	if set := h.byID[s.id]; set != nil {
+		delete(set, s)
+		if len(set) == 0 {
+			delete(h.byID, s.id)
+		}
+	}
+}
+
+// subscribe subscribes the node to the topic at the broker (the broker
+// counts one subscription per local subscriber) and then adds s to the
+// topic table; onSubscribed runs while no broadcast of the topic can be
+// delivered (see topicTable.add). No hub lock is held while the broker is
+// called: the broker calls deliver under its own locks.
+func (h *Hub) subscribe(s *subscription, onSubscribed func()) error {
+	if err := h.broker.Subscribe(context.Background(), s.topic); err != nil {
+		return fmt.Errorf("subscribing to %q: %w", s.topic, err)
+	}
+	h.topics.add(s, onSubscribed)
+	return nil
+}
+
+// unsubscribe removes s from the topic table and releases its broker
+// subscription.
+func (h *Hub) unsubscribe(s *subscription) {
+	if !h.topics.remove(s) {
+		return
+	}
+	if err := h.broker.Unsubscribe(context.Background(), s.topic); err != nil {
+		h.logger().Error("broker unsubscribe failed", zap.String("topic", s.topic), zap.Error(err))
+	}
+}
+
+// newNodeID returns a random identifier for this hub instance.
+func newNodeID() string {
+	var b [8]byte
+	rand.Read(b[:])
+	return hex.EncodeToString(b[:])
+}

@@ -1,0 +1,288 @@
+package channels
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"maps"
+	"time"
+
+	"go.uber.org/zap"
+)
+
+// Socket is one connected client. Its channel table is only touched by the
+// goroutine that reads the socket's frames; everything else reaches the
+// socket through its send queue.
+type Socket struct {
+	hub        *Hub
+	ser        Serializer
+	q          *sendQueue
+	id         string
+	vsn        string
+	transport  string
+	remoteAddr string
+	params     map[string]any
+	headers    map[string]string
+	authToken  *string
+	assigns    map[string]any
+
+	channels map[string]*subscription // read loop only
+}
+
+// subscription is one joined channel of a socket: a subscriber of a topic.
+type subscription struct {
+	id       uint64 // node-unique, used to exclude the sender of broadcast_from
+	sock     *Socket
+	topic    string
+	subtopic string
+	joinRef  Ref
+	assigns  map[string]any
+	slot     int // index in the topic's subscriber list; guarded by the topic shard lock
+}
+
+// ID returns the socket id ("" for anonymous sockets).
+func (s *Socket) ID() string { return s.id }
+
+// Close queues a close frame with code and reason after pending frames.
+func (s *Socket) Close(code int, reason string) { s.q.Close(code, reason) }
+
+// send queues a frame; it never blocks.
+func (s *Socket) send(f *Frame) { s.q.Send(f) }
+
+// handle processes one decoded inbound message.
+func (s *Socket) handle(m *Message) {
+	switch {
+	case m.Topic == TopicPhoenix && m.Event == EventHeartbeat:
+		s.reply(nil, m.Ref, m.Topic, "ok", JSONPayload(emptyObject))
+	case m.Event == EventJoin:
+		s.join(m)
+	case m.Event == EventLeave:
+		s.leave(m)
+	default:
+		s.push(m)
+	}
+}
+
+// join handles phx_join (protocol §4.1): route, limit, duplicate join,
+// decision, reply, subscribe.
+func (s *Socket) join(m *Message) {
+	cfg := s.hub.Config()
+	rule, subtopic, ok := cfg.Rules.Route(m.Topic)
+	if !ok {
+		if c := cfg.Logger.Check(zap.DebugLevel, "join of unmatched topic"); c != nil {
+			c.Write(zap.String("topic", m.Topic), zap.String("socket_id", s.id))
+		}
+		s.replyError(nil, m.Ref, m.Topic, "unmatched topic")
+		return
+	}
+	old := s.channels[m.Topic]
+	if old == nil && len(s.channels) >= cfg.MaxChannels {
+		cfg.Logger.Warn("join refused: too many channels joined",
+			zap.String("topic", m.Topic), zap.String("socket_id", s.id), zap.Int("max_channels", cfg.MaxChannels))
+		s.replyError(m.JoinRef, m.Ref, m.Topic, "too many channels joined")
+		return
+	}
+	if old != nil {
+		// Duplicate join: the old channel stops now; its phx_close is
+		// sent after the new join's reply, as Phoenix orders them.
+		s.hub.unsubscribe(old)
+		delete(s.channels, m.Topic)
+		defer s.sendControlEvent(old, EventClose, emptyObject)
+	}
+
+	vars := &Vars{Params: payloadParams(m.Payload), Assigns: s.assigns, Topic: m.Topic, Subtopic: subtopic, Now: time.Now()}
+	allowed, reason, err := rule.Join.Decide(vars)
+	if err != nil {
+		cfg.Logger.Warn("join condition failed to evaluate; refusing",
+			zap.String("channel", rule.Pattern.String()), zap.String("rule", rule.Join.String()),
+			zap.String("topic", m.Topic), zap.Error(err))
+	}
+	if !allowed {
+		s.replyError(m.JoinRef, m.Ref, m.Topic, reason)
+		return
+	}
+	response := JSONPayload(emptyObject)
+	if rule.Join.Reply != nil {
+		raw, err := evalJSONObject(rule.Join.Reply, vars)
+		if err != nil {
+			cfg.Logger.Warn("join reply failed to evaluate; refusing",
+				zap.String("channel", rule.Pattern.String()), zap.String("expr", rule.Join.Reply.String()),
+				zap.String("topic", m.Topic), zap.Error(err))
+			s.replyError(m.JoinRef, m.Ref, m.Topic, "join crashed")
+			return
+		}
+		response = JSONPayload(raw)
+	}
+	reply, err := s.ser.EncodeReply(m.JoinRef, m.Ref, m.Topic, "ok", response)
+	if err != nil {
+		cfg.Logger.Warn("join reply not encodable", zap.String("topic", m.Topic), zap.Error(err))
+		s.replyError(m.JoinRef, m.Ref, m.Topic, "join crashed")
+		return
+	}
+	sub := &subscription{
+		id:       s.hub.nextID.Add(1),
+		sock:     s,
+		topic:    m.Topic,
+		subtopic: subtopic,
+		joinRef:  m.JoinRef,
+		assigns:  maps.Clone(s.assigns),
+	}
+	if err := s.hub.subscribe(sub, func() { s.send(reply) }); err != nil {
+		cfg.Logger.Error("join failed", zap.String("topic", m.Topic), zap.Error(err))
+		s.replyError(m.JoinRef, m.Ref, m.Topic, "join crashed")
+		return
+	}
+	s.channels[m.Topic] = sub
+}
+
+// leave handles phx_leave (protocol §4.3).
+func (s *Socket) leave(m *Message) {
+	sub := s.channels[m.Topic]
+	if sub == nil {
+		s.reply(m.JoinRef, m.Ref, m.Topic, "ok", JSONPayload(emptyObject))
+		return
+	}
+	if s.stale(sub, m) {
+		return
+	}
+	s.hub.unsubscribe(sub)
+	delete(s.channels, m.Topic)
+	s.reply(sub.joinRef, m.Ref, m.Topic, "ok", JSONPayload(emptyObject))
+	s.sendControlEvent(sub, EventClose, emptyObject)
+}
+
+// push handles an application event sent to a joined channel (handle_in).
+func (s *Socket) push(m *Message) {
+	sub := s.channels[m.Topic]
+	if sub == nil {
+		s.replyError(nil, m.Ref, m.Topic, "unmatched topic")
+		return
+	}
+	if s.stale(sub, m) {
+		return
+	}
+	cfg := s.hub.Config()
+	rule, _, ok := cfg.Rules.Route(m.Topic)
+	var action HandleInAction
+	if ok {
+		action, ok = rule.HandleIn(m.Event)
+	}
+	if !ok {
+		if c := cfg.Logger.Check(zap.DebugLevel, "unhandled event"); c != nil {
+			c.Write(zap.String("topic", m.Topic), zap.String("event", m.Event))
+		}
+		s.replyError(sub.joinRef, m.Ref, m.Topic, "unhandled event")
+		return
+	}
+	switch action {
+	case HandleInBroadcast, HandleInBroadcastFrom:
+		if !m.Payload.Binary && !m.Payload.IsObject() {
+			s.replyError(sub.joinRef, m.Ref, m.Topic, "broadcast payload must be a JSON object")
+			return
+		}
+		var exclude uint64
+		if action == HandleInBroadcastFrom {
+			exclude = sub.id
+		}
+		if err := s.hub.Broadcast(context.Background(), m.Topic, m.Event, m.Payload, exclude); err != nil {
+			cfg.Logger.Error("broadcast failed", zap.String("topic", m.Topic), zap.String("event", m.Event), zap.Error(err))
+			s.replyError(sub.joinRef, m.Ref, m.Topic, "broadcast failed")
+			return
+		}
+		s.reply(sub.joinRef, m.Ref, m.Topic, "ok", JSONPayload(emptyObject))
+	case HandleInReply:
+		p := m.Payload
+		if !p.Binary && len(p.JSON) == 0 {
+			p = JSONPayload(emptyObject)
+		}
+		s.reply(sub.joinRef, m.Ref, m.Topic, "ok", p)
+	case HandleInNoReply:
+	}
+}
+
+// stale reports whether m carries a non-null join_ref of an earlier join of
+// its topic; such messages are dropped silently (Phoenix 1.8.12 rules).
+func (s *Socket) stale(sub *subscription, m *Message) bool {
+	if m.JoinRef.IsNull() || m.JoinRef.Equal(sub.joinRef) {
+		return false
+	}
+	if c := s.hub.logger().Check(zap.DebugLevel, "dropped message with stale join_ref"); c != nil {
+		c.Write(zap.String("topic", m.Topic), zap.String("event", m.Event),
+			zap.Stringer("join_ref", m.JoinRef), zap.Stringer("current_join_ref", sub.joinRef))
+	}
+	return true
+}
+
+// terminate unsubscribes every channel of a closed socket.
+func (s *Socket) terminate() {
+	for topic, sub := range s.channels {
+		s.hub.unsubscribe(sub)
+		delete(s.channels, topic)
+	}
+}
+
+// reply queues a phx_reply.
+func (s *Socket) reply(joinRef, ref Ref, topic, status string, response Payload) {
+	f, err := s.ser.EncodeReply(joinRef, ref, topic, status, response)
+	if err != nil {
+		s.hub.logger().Warn("reply not encodable", zap.String("topic", topic), zap.Error(err))
+		f, err = s.ser.EncodeReply(joinRef, ref, topic, "error", JSONPayload(reasonJSON(replyErrorReason(err))))
+		if err != nil {
+			return
+		}
+	}
+	s.send(f)
+}
+
+// replyError queues {"status":"error","response":{"reason":reason}}.
+func (s *Socket) replyError(joinRef, ref Ref, topic, reason string) {
+	s.reply(joinRef, ref, topic, "error", JSONPayload(reasonJSON(reason)))
+}
+
+// sendControlEvent queues phx_close or phx_error for a channel: its
+// join_ref is both join_ref and ref.
+func (s *Socket) sendControlEvent(sub *subscription, event string, payload json.RawMessage) {
+	f, err := s.ser.EncodeMessage(sub.joinRef, sub.joinRef, sub.topic, event, JSONPayload(payload))
+	if err != nil {
+		return
+	}
+	s.send(f)
+}
+
+// replyErrorReason names an encoding failure for the client.
+func replyErrorReason(err error) string {
+	if errors.Is(err, ErrBinaryUnsupported) {
+		return "binary payloads need protocol version 2.0.0"
+	}
+	return "reply not encodable"
+}
+
+// reasonJSON returns {"reason":reason}.
+func reasonJSON(reason string) json.RawMessage {
+	b := append([]byte(`{"reason":`), appendJSONString(nil, reason)...)
+	return append(b, '}')
+}
+
+// payloadParams decodes a join payload for rules: a JSON object becomes a
+// map; anything else (binary, arrays, scalars) gives an empty map.
+func payloadParams(p Payload) map[string]any {
+	if p.IsObject() {
+		var m map[string]any
+		if json.Unmarshal(p.JSON, &m) == nil && m != nil {
+			return m
+		}
+	}
+	return map[string]any{}
+}
+
+// evalJSONObject evaluates a reply expression and encodes its map result.
+func evalJSONObject(e *Expr, v *Vars) (json.RawMessage, error) {
+	val, err := e.EvalValue(v)
+	if err != nil {
+		return nil, err
+	}
+	if _, ok := val.(map[string]any); !ok {
+		return nil, errors.New("reply expression must produce a map")
+	}
+	return json.Marshal(val)
+}

@@ -1,0 +1,269 @@
+package channels
+
+import (
+	"errors"
+	"net"
+	"net/http"
+	"slices"
+	"strings"
+	"sync"
+	"time"
+	"unicode/utf8"
+
+	"github.com/gorilla/websocket"
+	"go.uber.org/zap"
+)
+
+// writeBufferPool lets gorilla borrow a write buffer only while it writes a
+// control frame of its own; the socket's frames bypass gorilla's writer.
+var writeBufferPool = &sync.Pool{}
+
+// ServeWebSocket runs the Phoenix WebSocket transport for one request to
+// {path}/websocket: it checks the handshake (vsn, origin, auth token,
+// connect rules), upgrades, and serves the socket until it closes. It
+// returns an *HTTPError when the request is refused before the upgrade and
+// nil once an upgraded socket has ended.
+func (h *Hub) ServeWebSocket(w http.ResponseWriter, r *http.Request) error {
+	cfg := h.Config()
+	if r.Method != http.MethodGet {
+		return httpErrorf(http.StatusBadRequest, "websocket transport expects GET, got %s", r.Method)
+	}
+	params, err := ParseParams(r.URL.RawQuery)
+	if err != nil {
+		return httpErrorf(http.StatusBadRequest, "decoding connect params: %w", err)
+	}
+	vsnValue, hasVsn := params["vsn"]
+	vsn, isString := vsnValue.(string)
+	if hasVsn && !isString {
+		return httpErrorf(http.StatusForbidden, "vsn must be a single string")
+	}
+	ser, err := NegotiateSerializer(vsn, hasVsn)
+	if err != nil {
+		cfg.Logger.Warn("refusing socket: client protocol version does not match", zap.String("vsn", vsn))
+		return &HTTPError{Status: http.StatusForbidden, Err: err}
+	}
+	if origin := requestOrigin(r); !cfg.Origins.Check(origin, requestScheme(r), r.Host) {
+		cfg.Logger.Warn("refusing socket: origin not allowed", zap.String("origin", origin), zap.Stringer("check_origin", cfg.Origins))
+		return httpErrorf(http.StatusForbidden, "origin %q not allowed", origin)
+	}
+	offered := websocket.Subprotocols(r)
+	token, hasToken, err := ExtractAuthToken(offered)
+	if err != nil {
+		return &HTTPError{Status: http.StatusForbidden, Err: err}
+	}
+	if others := nonTokenProtocols(offered); len(others) > 0 && !slices.Contains(others, "phoenix") {
+		return httpErrorf(http.StatusForbidden, "no supported subprotocol in %q (want phoenix)", others)
+	}
+
+	s := &Socket{
+		hub:        h,
+		ser:        ser,
+		vsn:        vsn,
+		transport:  "websocket",
+		remoteAddr: r.RemoteAddr,
+		params:     params,
+		headers:    lowerHeaders(r.Header),
+		channels:   make(map[string]*subscription),
+	}
+	if !hasVsn {
+		s.vsn = "1.0.0"
+	}
+	if hasToken {
+		s.authToken = &token
+	}
+	if err := h.connect(cfg, s); err != nil {
+		return err
+	}
+
+	var upgradeErr *HTTPError
+	up := websocket.Upgrader{
+		Subprotocols:    []string{"phoenix"},
+		CheckOrigin:     func(*http.Request) bool { return true }, // checked above
+		WriteBufferPool: writeBufferPool,
+		Error: func(_ http.ResponseWriter, _ *http.Request, status int, reason error) {
+			upgradeErr = &HTTPError{Status: status, Err: reason}
+		},
+	}
+	conn, err := up.Upgrade(hijackable(w), r, nil)
+	if err != nil {
+		if upgradeErr != nil {
+			return upgradeErr
+		}
+		return &HTTPError{Status: http.StatusBadRequest, Err: err}
+	}
+	s.q = newSendQueue(conn.NetConn(), cfg.WriteTimeout, cfg.MaxQueueSize)
+	if !h.register(s) {
+		s.q.Close(CloseGoingAway, "shutdown")
+		s.q.waitFlushed(closeGrace)
+		s.q.Abort()
+		return nil
+	}
+	s.readLoop(conn)
+	return nil
+}
+
+// connect runs the connect rules: the connect gate, then assigns in order,
+// then the socket id.
+func (h *Hub) connect(cfg *Config, s *Socket) error {
+	vars := &Vars{Params: s.params, Headers: s.headers, AuthToken: s.authToken, Assigns: map[string]any{}, Now: time.Now()}
+	ok, _, err := cfg.Rules.Connect.Decide(vars)
+	if err != nil {
+		cfg.Logger.Warn("connect condition failed to evaluate; refusing",
+			zap.String("rule", cfg.Rules.Connect.String()), zap.Error(err))
+	}
+	if !ok {
+		return httpErrorf(http.StatusForbidden, "connect refused by rule %s", cfg.Rules.Connect.String())
+	}
+	for _, a := range cfg.Rules.Assigns {
+		v, err := a.Expr.EvalValue(vars)
+		if err != nil {
+			cfg.Logger.Warn("assign failed to evaluate; refusing connect",
+				zap.String("key", a.Key), zap.String("expr", a.Expr.String()), zap.Error(err))
+			return httpErrorf(http.StatusForbidden, "assign %q failed: %w", a.Key, err)
+		}
+		vars.Assigns[a.Key] = v
+	}
+	s.assigns = vars.Assigns
+	if cfg.Rules.ID != nil {
+		v, err := cfg.Rules.ID.EvalValue(vars)
+		if err != nil {
+			cfg.Logger.Warn("id failed to evaluate; refusing connect", zap.String("expr", cfg.Rules.ID.String()), zap.Error(err))
+			return httpErrorf(http.StatusForbidden, "id failed: %w", err)
+		}
+		switch id := v.(type) {
+		case nil:
+		case string:
+			s.id = id
+		default:
+			cfg.Logger.Warn("id must be a string or null; refusing connect", zap.String("expr", cfg.Rules.ID.String()), zap.Any("value", v))
+			return httpErrorf(http.StatusForbidden, "id must be a string or null, got %T", v)
+		}
+	}
+	return nil
+}
+
+// readLoop reads and handles frames until the socket ends, then releases
+// everything the socket holds.
+func (s *Socket) readLoop(conn *websocket.Conn) {
+	cfg := s.hub.Config()
+	log := cfg.Logger
+	idle := cfg.IdleTimeout
+	conn.SetReadLimit(cfg.MaxFrameSize)
+	conn.SetPingHandler(func(data string) error {
+		s.q.extendRead(idle)
+		s.q.sendControl(controlFrame(opPong, []byte(data)))
+		return nil
+	})
+	conn.SetPongHandler(func(string) error {
+		s.q.extendRead(idle)
+		return nil
+	})
+	conn.SetCloseHandler(func(code int, _ string) error {
+		if code == websocket.CloseNoStatusReceived {
+			s.q.Close(1000, "")
+		} else {
+			s.q.Close(code, "")
+		}
+		return nil
+	})
+	if c := log.Check(zap.DebugLevel, "socket connected"); c != nil {
+		c.Write(zap.String("socket_id", s.id), zap.String("remote", s.remoteAddr), zap.String("vsn", s.vsn))
+	}
+
+	var endErr error
+	for {
+		s.q.extendRead(idle)
+		mt, data, err := conn.ReadMessage()
+		if err != nil {
+			endErr = err
+			break
+		}
+		if s.q.isClosing() {
+			continue // a close frame is queued: drain until the peer answers
+		}
+		if mt == websocket.TextMessage && !utf8.Valid(data) {
+			log.Info("closing socket: text frame is not valid UTF-8", zap.String("socket_id", s.id), zap.String("remote", s.remoteAddr))
+			s.q.Close(CloseInvalidPayload, "invalid utf-8")
+			continue
+		}
+		msg, err := s.ser.Decode(data, mt == websocket.BinaryMessage)
+		if err != nil {
+			log.Info("closing socket: invalid message", zap.String("socket_id", s.id), zap.String("remote", s.remoteAddr), zap.Error(err))
+			s.q.Close(CloseInternalError, "invalid message")
+			continue
+		}
+		s.handle(&msg)
+	}
+
+	switch {
+	case errors.Is(endErr, websocket.ErrReadLimit):
+		log.Info("socket closed: frame larger than max_frame_size", zap.String("socket_id", s.id), zap.Int64("max_frame_size", cfg.MaxFrameSize))
+		s.q.Close(CloseMessageTooBig, "") // gorilla already sent its 1009
+	case isTimeout(endErr) && !s.q.isClosing():
+		if c := log.Check(zap.DebugLevel, "socket idle timeout"); c != nil {
+			c.Write(zap.String("socket_id", s.id), zap.Duration("idle_timeout", idle))
+		}
+		s.q.Close(CloseGoingAway, "idle timeout")
+	default:
+		s.q.Close(CloseGoingAway, "")
+	}
+	s.q.waitFlushed(closeGrace)
+	s.q.Abort()
+	if s.q.Slow() {
+		log.Warn("slow consumer disconnected: outbound queue exceeded max_queue_size",
+			zap.String("socket_id", s.id), zap.String("remote", s.remoteAddr), zap.Int("max_queue_size", cfg.MaxQueueSize))
+	}
+	s.terminate()
+	s.hub.unregister(s)
+	if c := log.Check(zap.DebugLevel, "socket closed"); c != nil {
+		c.Write(zap.String("socket_id", s.id), zap.String("remote", s.remoteAddr), zap.Error(endErr))
+	}
+}
+
+func isTimeout(err error) bool {
+	var ne net.Error
+	return errors.As(err, &ne) && ne.Timeout()
+}
+
+// nonTokenProtocols returns the offered subprotocols minus the auth token.
+func nonTokenProtocols(offered []string) []string {
+	var out []string
+	for _, p := range offered {
+		if !strings.HasPrefix(p, AuthTokenProtocolPrefix) {
+			out = append(out, p)
+		}
+	}
+	return out
+}
+
+// lowerHeaders flattens request headers for rules: lower-case names,
+// multiple values joined with ", ".
+func lowerHeaders(h http.Header) map[string]string {
+	out := make(map[string]string, len(h))
+	for k, v := range h {
+		out[strings.ToLower(k)] = strings.Join(v, ", ")
+	}
+	return out
+}
+
+// requestOrigin returns the Origin header; a header that is present but
+// empty becomes "null" so that it is rejected like any host-less origin
+// (only a missing header passes every policy).
+func requestOrigin(r *http.Request) string {
+	v := r.Header.Values("Origin")
+	if len(v) == 0 {
+		return ""
+	}
+	if v[0] == "" {
+		return "null"
+	}
+	return v[0]
+}
+
+// requestScheme is "https" for TLS requests and "http" otherwise.
+func requestScheme(r *http.Request) string {
+	if r.TLS != nil {
+		return "https"
+	}
+	return "http"
+}

@@ -1,0 +1,250 @@
+// Package caddychannels is the Caddy module http.handlers.channels: it
+// terminates Phoenix Channels sockets (phoenix.js, Swift, Kotlin, Dart
+// clients) and routes topics by declarative rules. The protocol engine
+// lives in the channels package, which has no Caddy imports; this package
+// only adapts it to Caddy's configuration, lifecycle and errors.
+package caddychannels
+
+import (
+	"errors"
+	"fmt"
+	"net/http"
+	"strings"
+	"sync"
+
+	"github.com/caddyserver/caddy/v2"
+	"github.com/caddyserver/caddy/v2/caddyconfig/caddyfile"
+	"github.com/caddyserver/caddy/v2/modules/caddyhttp"
+	"go.uber.org/zap"
+
+	"github.com/caddy-channels/caddy-channels/channels"
+)
+
+func init() {
+	caddy.RegisterModule(Handler{})
+}
+
+// Handler serves Phoenix Channels sockets at {path}/websocket and the
+// publish API at {path}/api/broadcast; every other request goes to the next
+// handler.
+//
+// Open sockets survive config reloads: the hub that holds them is shared
+// through a usage pool keyed by path, so a reload with changed rules keeps
+// every socket and applies the new rules to later joins and pushes. When
+// the handler leaves the config, its sockets are closed with code 1001 so
+// clients reconnect.
+type Handler struct {
+	// Path is the mount point; phoenix.js connects to Path + "/websocket".
+	// Default: /socket.
+	Path string `json:"path,omitempty"`
+
+	// CheckOrigin is the Origin policy of the WebSocket handshake. Empty
+	// (the default) or ["conn"]: the Origin's scheme, host and port must
+	// equal the request's own, like Phoenix's check_origin: :conn.
+	// ["off"]: no check. Otherwise a list of allowed origins such as
+	// "https://example.com", "//example.com" (any scheme) or
+	// "https://*.example.com" (the domain and any subdomain). Requests
+	// without an Origin header are always allowed.
+	CheckOrigin []string `json:"check_origin,omitempty"`
+
+	// APIKey enables POST {path}/api/broadcast, authenticated with
+	// "Authorization: Bearer <api_key>". Placeholders such as
+	// {env.CHANNELS_API_KEY} are replaced at provision time. Without a key
+	// the API answers 404.
+	APIKey string `json:"api_key,omitempty"`
+
+	// The rules: connect, assign, id and channels.
+	channels.RulesSpec
+
+	// IdleTimeout closes a socket that sends no frame for this long
+	// (heartbeats count). Default: 60s.
+	IdleTimeout caddy.Duration `json:"idle_timeout,omitempty"`
+
+	// WriteTimeout disconnects a socket whose peer does not accept a write
+	// for this long. Default: 10s.
+	WriteTimeout caddy.Duration `json:"write_timeout,omitempty"`
+
+	// MaxFrameSize is the largest inbound message in bytes; a larger one
+	// closes the socket with 1009. Default: 1 MiB.
+	MaxFrameSize int64 `json:"max_frame_size,omitempty"`
+
+	// MaxChannels is how many topics one socket may join at once; the join
+	// beyond it gets {"reason":"too many channels joined"}. Default: 100.
+	MaxChannels int `json:"max_channels,omitempty"`
+
+	// MaxQueueSize is how many outbound bytes may wait for one socket; a
+	// socket that falls further behind is disconnected (close 1013) and
+	// logged instead of growing memory. Default: 1 MiB.
+	MaxQueueSize int `json:"max_queue_size,omitempty"`
+
+	cfg     channels.Config
+	shared  *sharedHub
+	poolKey string
+	logger  *zap.Logger
+}
+
+// CaddyModule returns the Caddy module information.
+func (Handler) CaddyModule() caddy.ModuleInfo {
+	return caddy.ModuleInfo{
+		ID:  "http.handlers.channels",
+		New: func() caddy.Module { return new(Handler) },
+	}
+}
+
+// Provision compiles the rules and attaches the handler to its hub.
+func (h *Handler) Provision(ctx caddy.Context) error {
+	h.logger = ctx.Logger()
+	path, err := normalizePath(h.Path)
+	if err != nil {
+		return err
+	}
+	h.Path = path
+	rules, err := channels.CompileRules(h.RulesSpec)
+	if err != nil {
+		return fmt.Errorf("compiling rules: %w", err)
+	}
+	origins, err := channels.ParseOriginPolicy(h.CheckOrigin)
+	if err != nil {
+		return fmt.Errorf("check_origin: %w", err)
+	}
+	if h.MaxFrameSize < 0 || h.MaxChannels < 0 || h.MaxQueueSize < 0 || h.IdleTimeout < 0 || h.WriteTimeout < 0 {
+		return errors.New("limits and timeouts must not be negative")
+	}
+	repl := caddy.NewReplacer()
+	h.cfg = channels.Config{
+		Rules:        rules,
+		Origins:      origins,
+		IdleTimeout:  timeDuration(h.IdleTimeout),
+		WriteTimeout: timeDuration(h.WriteTimeout),
+		MaxFrameSize: h.MaxFrameSize,
+		MaxChannels:  h.MaxChannels,
+		MaxQueueSize: h.MaxQueueSize,
+		APIKey:       repl.ReplaceKnown(h.APIKey, ""),
+		Logger:       h.logger,
+	}
+
+	h.poolKey = "channels:" + h.Path
+	val, _, err := hubs.LoadOrNew(h.poolKey, func() (caddy.Destructor, error) {
+		hub, err := channels.NewHub(h.cfg, nil)
+		if err != nil {
+			return nil, err
+		}
+		return &sharedHub{hub: hub}, nil
+	})
+	if err != nil {
+		h.poolKey = ""
+		return fmt.Errorf("starting hub for %s: %w", h.Path, err)
+	}
+	h.shared = val.(*sharedHub)
+	h.shared.attach(h)
+	return nil
+}
+
+// Validate checks the provisioned handler.
+func (h *Handler) Validate() error {
+	if h.shared == nil {
+		return errors.New("handler not provisioned")
+	}
+	return nil
+}
+
+// Cleanup detaches the handler from its hub. The hub, with its sockets,
+// lives on while a newer config uses the same path; otherwise its sockets
+// are closed with 1001.
+func (h *Handler) Cleanup() error {
+	if h.poolKey == "" {
+		return nil
+	}
+	if h.shared != nil {
+		h.shared.detach(h)
+	}
+	_, err := hubs.Delete(h.poolKey)
+	h.poolKey = ""
+	return err
+}
+
+// ServeHTTP serves the socket transport and the API; other requests pass
+// through.
+func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request, next caddyhttp.Handler) error {
+	rest, ok := strings.CutPrefix(r.URL.Path, h.Path)
+	if !ok {
+		return next.ServeHTTP(w, r)
+	}
+	hub := h.shared.hub
+	switch rest {
+	case "/websocket":
+		if err := hub.ServeWebSocket(w, r); err != nil {
+			var he *channels.HTTPError
+			if errors.As(err, &he) {
+				return caddyhttp.Error(he.Status, he)
+			}
+			return caddyhttp.Error(http.StatusInternalServerError, err)
+		}
+		return nil
+	case "/api/broadcast":
+		hub.ServeBroadcastAPI(w, r)
+		return nil
+	}
+	return next.ServeHTTP(w, r)
+}
+
+// hubs holds the hubs shared across config reloads, keyed by path.
+var hubs = caddy.NewUsagePool()
+
+// sharedHub is a pooled hub plus the handlers (config generations) using
+// it. The newest attached handler's config is in force; if it is cleaned
+// up first (a reload that failed), the previous one is restored.
+type sharedHub struct {
+	hub *channels.Hub
+
+	mu       sync.Mutex
+	handlers []*Handler
+}
+
+func (s *sharedHub) attach(h *Handler) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.handlers = append(s.handlers, h)
+	s.hub.SetConfig(h.cfg)
+}
+
+func (s *sharedHub) detach(h *Handler) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	for i, x := range s.handlers {
+		if x == h {
+			s.handlers = append(s.handlers[:i], s.handlers[i+1:]...)
+			break
+		}
+	}
+	if n := len(s.handlers); n > 0 {
+		s.hub.SetConfig(s.handlers[n-1].cfg)
+	}
+}
+
+// Destruct closes the hub's sockets with 1001 once no config uses it.
+func (s *sharedHub) Destruct() error {
+	return s.hub.Close()
+}
+
+// normalizePath defaults and checks the mount path.
+func normalizePath(p string) (string, error) {
+	if p == "" {
+		return channels.DefaultPath, nil
+	}
+	if !strings.HasPrefix(p, "/") {
+		return "", fmt.Errorf("path %q must start with /", p)
+	}
+	p = strings.TrimRight(p, "/")
+	return p, nil
+}
+
+// Interface guards.
+var (
+	_ caddy.Provisioner           = (*Handler)(nil)
+	_ caddy.Validator             = (*Handler)(nil)
+	_ caddy.CleanerUpper          = (*Handler)(nil)
+	_ caddyhttp.MiddlewareHandler = (*Handler)(nil)
+	_ caddyfile.Unmarshaler       = (*Handler)(nil)
+	_ caddy.Destructor            = (*sharedHub)(nil)
+)
