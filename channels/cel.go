@@ -18,11 +18,20 @@ import (
 	"google.golang.org/protobuf/types/known/structpb"
 )
 
-// ExprCostLimit is the runtime cost budget of one evaluation of a CEL
-// expression. An evaluation that exceeds it stops with an error. The unit is
-// CEL's abstract cost: roughly one per operation, plus a per-byte or
-// per-element share for operations on strings, lists and maps.
-const ExprCostLimit = 1_000_000
+// ExprIterationLimit bounds the work of one evaluation of a CEL expression:
+// the total number of comprehension iterations (all, exists, exists_one,
+// map, filter, nested or not) it may run. An evaluation that reaches it
+// stops with an error. Without comprehensions an expression does work
+// proportional to its size and the size of its inputs, which the frame size
+// limit bounds.
+//
+// The limit replaces cel.CostLimit on purpose: the runtime cost tracker of
+// cel-go v0.32.0 grows an internal stack on every comprehension iteration
+// and scans it on every variable access, so evaluating under a cost limit
+// takes time quadratic in the iteration count (seconds for a single
+// exists() over a 50,000-element list). Interrupt checks are a counter
+// increment per iteration.
+const ExprIterationLimit = 100_000
 
 // ExprKind is the place a CEL expression appears in the rules. It decides
 // which variables the expression sees and which result types it may have.
@@ -165,8 +174,8 @@ func CompileExpr(kind ExprKind, src string) (*Expr, error) {
 		return nil, fmt.Errorf("%s expression %q: %w", kind, src, err)
 	}
 	prg, err := env.Program(ast,
-		cel.CostLimit(ExprCostLimit),
 		cel.EvalOptions(cel.OptOptimize),
+		cel.InterruptCheckFrequency(ExprIterationLimit),
 	)
 	if err != nil {
 		return nil, fmt.Errorf("%s expression %q: %w", kind, src, err)
@@ -204,21 +213,53 @@ func (e *Expr) Kind() ExprKind { return e.kind }
 // String returns the expression's source.
 func (e *Expr) String() string { return e.src }
 
-// eval runs the program against v.
+// eval runs the program against v. The program runs under a context that
+// is already done, with an interrupt check frequency of ExprIterationLimit:
+// comprehensions count their iterations and only look at the context when
+// the count reaches the limit, which then stops the evaluation.
 func (e *Expr) eval(v *Vars) (ref.Val, error) {
 	if v == nil {
 		v = &Vars{}
 	}
-	out, _, err := e.prg.Eval(activation{v})
+	out, _, err := e.prg.ContextEval(exhaustedContext{}, activation{v})
 	if err != nil {
+		if errors.Is(err, errIterationLimit) {
+			return nil, fmt.Errorf("evaluate %q: %w", e.src, errIterationLimit)
+		}
 		return nil, fmt.Errorf("evaluate %q: %w", e.src, err)
 	}
 	return out, nil
 }
 
+// errIterationLimit reports an evaluation stopped by ExprIterationLimit.
+var errIterationLimit = fmt.Errorf("iteration limit of %d exceeded", ExprIterationLimit)
+
+// closedChan is a channel that is always closed.
+var closedChan = func() chan struct{} {
+	c := make(chan struct{})
+	close(c)
+	return c
+}()
+
+// exhaustedContext is a context.Context that is done from the start. See
+// Expr.eval for why.
+type exhaustedContext struct{}
+
+// Deadline implements context.Context; there is none.
+func (exhaustedContext) Deadline() (time.Time, bool) { return time.Time{}, false }
+
+// Done implements context.Context; the channel is closed.
+func (exhaustedContext) Done() <-chan struct{} { return closedChan }
+
+// Err implements context.Context.
+func (exhaustedContext) Err() error { return errIterationLimit }
+
+// Value implements context.Context; there are no values.
+func (exhaustedContext) Value(any) any { return nil }
+
 // EvalBool evaluates a condition. A result that is not a bool is an error,
-// as is any evaluation error (a missing map key, a wrong operand type, the
-// cost limit).
+// as is any evaluation error (a missing map key, a wrong operand type,
+// ExprIterationLimit).
 func (e *Expr) EvalBool(v *Vars) (bool, error) {
 	out, err := e.eval(v)
 	if err != nil {

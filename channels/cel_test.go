@@ -316,21 +316,45 @@ func TestExprKindString(t *testing.T) {
 	}
 }
 
-func TestEvalCostLimit(t *testing.T) {
-	list := make([]any, 1000)
-	for i := range list {
-		list[i] = float64(i)
+func TestEvalIterationLimit(t *testing.T) {
+	list := func(n int) []any {
+		l := make([]any, n)
+		for i := range l {
+			l[i] = float64(i)
+		}
+		return l
 	}
-	vars := &Vars{Params: map[string]any{"l": list}}
-	e := mustCompile(t, ExprJoin, "params.l.all(a, params.l.all(b, a == b || true))")
-	ok, err := e.EvalBool(vars)
-	if err == nil || !strings.Contains(err.Error(), "cost limit exceeded") {
-		t.Fatalf("EvalBool = %v, %v; want a cost limit error", ok, err)
+	tests := []struct {
+		name string
+		n    int
+		src  string
+		want string // error; empty for true
+	}{
+		{"nested", 1000, "params.l.all(a, params.l.all(b, a == b || true))", `evaluate "params.l.all(a, params.l.all(b, a == b || true))": iteration limit of 100000 exceeded`},
+		{"nested map", 400, "params.l.map(a, params.l.map(b, a + b)).size() > 0", `evaluate "params.l.map(a, params.l.map(b, a + b)).size() > 0": iteration limit of 100000 exceeded`},
+		{"long list", 300000, "params.l.exists(a, a < 0) == false", `evaluate "params.l.exists(a, a < 0) == false": iteration limit of 100000 exceeded`},
+		{"just under", ExprIterationLimit - 1, "params.l.all(a, a >= 0)", ""},
+		{"at the limit", ExprIterationLimit, "params.l.all(a, a >= 0)", `evaluate "params.l.all(a, a >= 0)": iteration limit of 100000 exceeded`},
+		{"nested within", 300, "params.l.all(a, params.l.exists(b, b == a))", ""},
 	}
-	// A single pass over the same list stays well within the limit.
-	e = mustCompile(t, ExprJoin, "params.l.all(a, a >= 0)")
-	if ok, err := e.EvalBool(vars); err != nil || !ok {
-		t.Fatalf("EvalBool = %v, %v; want true", ok, err)
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			e := mustCompile(t, ExprJoin, tt.src)
+			start := time.Now()
+			ok, err := e.EvalBool(&Vars{Params: map[string]any{"l": list(tt.n)}})
+			if elapsed := time.Since(start); elapsed > 5*time.Second {
+				t.Errorf("evaluation took %v", elapsed)
+			}
+			if tt.want == "" {
+				if err != nil || !ok {
+					t.Fatalf("EvalBool = %v, %v; want true", ok, err)
+				}
+				return
+			}
+			if err == nil || err.Error() != tt.want {
+				t.Fatalf("EvalBool = %v, %v; want error %q", ok, err, tt.want)
+			}
+		})
 	}
 }
 
