@@ -316,7 +316,7 @@ func TestExprKindString(t *testing.T) {
 	}
 }
 
-func TestEvalIterationLimit(t *testing.T) {
+func TestEvalLimits(t *testing.T) {
 	list := func(n int) []any {
 		l := make([]any, n)
 		for i := range l {
@@ -324,25 +324,32 @@ func TestEvalIterationLimit(t *testing.T) {
 		}
 		return l
 	}
+	big := strings.Repeat("a", 1<<20)
+	iterErr := func(src string) string {
+		return fmt.Sprintf("evaluate %q: iteration limit of 2000 exceeded", src)
+	}
 	tests := []struct {
 		name string
 		n    int
 		src  string
 		want string // error; empty for true
 	}{
-		{"nested", 1000, "params.l.all(a, params.l.all(b, a == b || true))", `evaluate "params.l.all(a, params.l.all(b, a == b || true))": iteration limit of 100000 exceeded`},
-		{"nested map", 400, "params.l.map(a, params.l.map(b, a + b)).size() > 0", `evaluate "params.l.map(a, params.l.map(b, a + b)).size() > 0": iteration limit of 100000 exceeded`},
-		{"long list", 300000, "params.l.exists(a, a < 0) == false", `evaluate "params.l.exists(a, a < 0) == false": iteration limit of 100000 exceeded`},
+		{"nested", 1000, "params.l.all(a, params.l.all(b, a == b || true))", iterErr("params.l.all(a, params.l.all(b, a == b || true))")},
+		{"nested map", 100, "params.l.map(a, params.l.map(b, a + b)).size() > 0", iterErr("params.l.map(a, params.l.map(b, a + b)).size() > 0")},
+		{"long list", 300000, "params.l.exists(a, a < 0) == false", iterErr("params.l.exists(a, a < 0) == false")},
+		{"sequential loops add up", 1500, "params.l.all(a, a >= 0) && params.l.all(a, a >= 0)", iterErr("params.l.all(a, a >= 0) && params.l.all(a, a >= 0)")},
 		{"just under", ExprIterationLimit - 1, "params.l.all(a, a >= 0)", ""},
-		{"at the limit", ExprIterationLimit, "params.l.all(a, a >= 0)", `evaluate "params.l.all(a, a >= 0)": iteration limit of 100000 exceeded`},
-		{"nested within", 300, "params.l.all(a, params.l.exists(b, b == a))", ""},
+		{"at the limit", ExprIterationLimit, "params.l.all(a, a >= 0)", iterErr("params.l.all(a, a >= 0)")},
+		{"nested within", 40, "params.l.all(a, params.l.exists(b, b == a))", ""},
+		{"cost of big strings", 100, "params.l.all(a, !params.s.contains('b'))", `evaluate "params.l.all(a, !params.s.contains('b'))": operation cancelled: actual cost limit exceeded`},
+		{"big string once", 1, "!params.s.contains('b')", ""},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			e := mustCompile(t, ExprJoin, tt.src)
 			start := time.Now()
-			ok, err := e.EvalBool(&Vars{Params: map[string]any{"l": list(tt.n)}})
-			if elapsed := time.Since(start); elapsed > 5*time.Second {
+			ok, err := e.EvalBool(&Vars{Params: map[string]any{"l": list(tt.n), "s": big}})
+			if elapsed := time.Since(start); elapsed > 2*time.Second {
 				t.Errorf("evaluation took %v", elapsed)
 			}
 			if tt.want == "" {

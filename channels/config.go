@@ -54,10 +54,13 @@ type Config struct {
 	Logger *zap.Logger
 }
 
+// defaultRules allow every connect and refuse every join.
+var defaultRules, _ = CompileRules(RulesSpec{})
+
 // withDefaults returns a copy of c with zero fields set to their defaults.
 func (c Config) withDefaults() *Config {
 	if c.Rules == nil {
-		c.Rules = &Rules{}
+		c.Rules = defaultRules
 	}
 	if c.IdleTimeout <= 0 {
 		c.IdleTimeout = DefaultIdleTimeout

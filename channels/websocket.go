@@ -131,9 +131,9 @@ func (h *Hub) connect(cfg *Config, s *Socket) error {
 			return httpErrorf(http.StatusForbidden, "id failed: %w", err)
 		}
 		switch id := v.(type) {
-		case nil:
+		case nil: // anonymous
 		case string:
-			s.id = id
+			s.id = id // "" is anonymous too
 		default:
 			cfg.Logger.Warn("id must be a string or null; refusing connect", zap.String("expr", cfg.Rules.ID.String()), zap.Any("value", v))
 			return httpErrorf(http.StatusForbidden, "id must be a string or null, got %T", v)
