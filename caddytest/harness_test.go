@@ -13,6 +13,7 @@ import (
 	"io"
 	"net/http"
 	"net/url"
+	"os"
 	"reflect"
 	"strings"
 	"testing"
@@ -54,6 +55,13 @@ func site(channelsBlock string, extra ...string) string {
 // loadCaddyfile loads a Caddyfile into the shared Caddy.
 func loadCaddyfile(t *testing.T, caddyfile string) *caddytest.Tester {
 	t.Helper()
+	// caddytest skips (rather than fails) when its prerequisites are
+	// missing; in CI a skipped integration test must not pass silently.
+	t.Cleanup(func() {
+		if t.Skipped() && os.Getenv("CI") != "" {
+			t.Error("integration test skipped in CI: caddytest prerequisites missing")
+		}
+	})
 	tester := caddytest.NewTester(t)
 	tester.InitServer(caddyfile, "caddyfile")
 	if t.Failed() {
