@@ -393,7 +393,7 @@ func TestUnmarshalCaddyfileErrors(t *testing.T) {
 		{
 			name:  "id CEL syntax error",
 			input: "channels {\n\tid \"'user:' +\"\n}",
-			want:  `id: id expression "'user:' +": ERROR: <input>:1:11: Syntax error`,
+			want:  `id: id expression "'user:' +": ERROR: <input>:1:10: Syntax error`,
 			line:  2,
 		},
 		{
