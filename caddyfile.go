@@ -66,7 +66,11 @@ func (h *Handler) UnmarshalCaddyfile(d *caddyfile.Dispenser) error {
 		var err error
 		switch name {
 		case "path":
-			err = oneArg(d, &h.Path)
+			if err = oneArg(d, &h.Path); err == nil {
+				if _, perr := normalizePath(h.Path); perr != nil {
+					return d.Err(perr.Error())
+				}
+			}
 		case "check_origin":
 			h.CheckOrigin = d.RemainingArgs()
 			if len(h.CheckOrigin) == 0 {
@@ -108,7 +112,14 @@ func (h *Handler) UnmarshalCaddyfile(d *caddyfile.Dispenser) error {
 			err = intArg(d, &h.MaxChannels)
 		case "channel":
 			var c channels.ChannelSpec
-			c, err = parseChannel(d)
+			if c, err = parseChannel(d); err != nil {
+				return err
+			}
+			for _, prev := range h.Channels {
+				if prev.Pattern == c.Pattern {
+					return d.Errf("duplicate channel %s", c.Pattern)
+				}
+			}
 			h.Channels = append(h.Channels, c)
 		default:
 			return d.Errf("unrecognized channels subdirective %q", name)
@@ -157,6 +168,11 @@ func parseChannel(d *caddyfile.Dispenser) (channels.ChannelSpec, error) {
 		default:
 			return c, d.Errf("unrecognized channel subdirective %q", d.Val())
 		}
+	}
+	// Checks that need the whole block (reserved event names and the
+	// like) come from the rule compiler itself.
+	if _, err := channels.CompileRules(channels.RulesSpec{Channels: []channels.ChannelSpec{c}}); err != nil {
+		return c, d.Err(err.Error())
 	}
 	return c, nil
 }
@@ -214,39 +230,42 @@ func oneArg(d *caddyfile.Dispenser, dst *string) error {
 }
 
 func durationArg(d *caddyfile.Dispenser, dst *caddy.Duration) error {
+	name := d.Val()
 	var s string
 	if err := oneArg(d, &s); err != nil {
 		return err
 	}
 	v, err := caddy.ParseDuration(s)
 	if err != nil || v <= 0 {
-		return d.Errf("%s: invalid duration %q", d.Val(), s)
+		return d.Errf("%s: invalid duration %q", name, s)
 	}
 	*dst = caddy.Duration(v)
 	return nil
 }
 
 func sizeArg(d *caddyfile.Dispenser, dst *int) error {
+	name := d.Val()
 	var s string
 	if err := oneArg(d, &s); err != nil {
 		return err
 	}
 	v, err := humanize.ParseBytes(s)
 	if err != nil || v == 0 || v > 1<<40 {
-		return d.Errf("invalid size %q", s)
+		return d.Errf("%s: invalid size %q", name, s)
 	}
 	*dst = int(v)
 	return nil
 }
 
 func intArg(d *caddyfile.Dispenser, dst *int) error {
+	name := d.Val()
 	var s string
 	if err := oneArg(d, &s); err != nil {
 		return err
 	}
 	v, err := strconv.Atoi(s)
 	if err != nil || v <= 0 {
-		return d.Errf("invalid positive number %q", s)
+		return d.Errf("%s: invalid positive number %q", name, s)
 	}
 	*dst = v
 	return nil

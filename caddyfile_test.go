@@ -174,9 +174,9 @@ func TestUnmarshalCaddyfile(t *testing.T) {
 			]}`,
 		},
 		{
-			name: "backtick quoted expression",
+			name:  "backtick quoted expression",
 			input: "channels {\n\tchannel admin:* {\n\t\tjoin if `assigns.role == \"admin\"`\n\t}\n}",
-			want: `{"channels": [{"pattern": "admin:*", "join": {"action": "if", "expr": "assigns.role == \"admin\""}}]}`,
+			want:  `{"channels": [{"pattern": "admin:*", "join": {"action": "if", "expr": "assigns.role == \"admin\""}}]}`,
 		},
 		{
 			name: "channels keep their order and may have no block",
@@ -214,7 +214,7 @@ func TestUnmarshalCaddyfile(t *testing.T) {
 			]}]}`,
 		},
 		{
-			name:  "deny reason named like no keyword",
+			name:  "join deny reason with a space",
 			input: "channels {\n\tchannel secret:* {\n\t\tjoin deny \"go away\"\n\t}\n}",
 			want:  `{"channels": [{"pattern": "secret:*", "join": {"action": "deny", "reason": "go away"}}]}`,
 		},
@@ -375,7 +375,7 @@ func TestUnmarshalCaddyfileErrors(t *testing.T) {
 		{
 			name:  "connect CEL syntax error",
 			input: "channels {\n\tconnect if \"params.token !=\"\n}",
-			want:  `connect if: connect expression "params.token !=": ERROR: <input>:1:15: Syntax error`,
+			want:  `connect if: connect expression "params.token !=": ERROR: <input>:1:16: Syntax error`,
 			line:  2,
 		},
 		{
@@ -555,13 +555,13 @@ func TestUnmarshalCaddyfileErrors(t *testing.T) {
 		{
 			name:  "bad duration",
 			input: "channels {\n\tidle_timeout soon\n}",
-			want:  `invalid duration "soon"`,
+			want:  `idle_timeout: invalid duration "soon"`,
 			line:  2,
 		},
 		{
 			name:  "zero duration",
 			input: "channels {\n\twrite_timeout 0s\n}",
-			want:  `invalid duration "0s"`,
+			want:  `write_timeout: invalid duration "0s"`,
 			line:  2,
 		},
 		{
@@ -573,13 +573,13 @@ func TestUnmarshalCaddyfileErrors(t *testing.T) {
 		{
 			name:  "bad size",
 			input: "channels {\n\tmax_frame_size big\n}",
-			want:  `invalid size "big"`,
+			want:  `max_frame_size: invalid size "big"`,
 			line:  2,
 		},
 		{
 			name:  "zero size",
 			input: "channels {\n\tmax_queue_size 0\n}",
-			want:  `invalid size "0"`,
+			want:  `max_queue_size: invalid size "0"`,
 			line:  2,
 		},
 		{
@@ -597,7 +597,7 @@ func TestUnmarshalCaddyfileErrors(t *testing.T) {
 		{
 			name:  "bad number",
 			input: "channels {\n\tmax_channels lots\n}",
-			want:  `invalid positive number "lots"`,
+			want:  `max_channels: invalid positive number "lots"`,
 			line:  2,
 		},
 		{
@@ -611,6 +611,24 @@ func TestUnmarshalCaddyfileErrors(t *testing.T) {
 			input: "channels {\n\tmax_channels 0\n}",
 			want:  `invalid positive number "0"`,
 			line:  2,
+		},
+		{
+			name:  "path without leading slash",
+			input: "channels {\n\tpath socket\n}",
+			want:  `path "socket" must start with /`,
+			line:  2,
+		},
+		{
+			name:  "duplicate channel pattern",
+			input: "channels {\n\tchannel room:* {\n\t\tjoin allow\n\t}\n\tchannel room:* {\n\t\tjoin deny\n\t}\n}",
+			want:  "duplicate channel room:*",
+			line:  7,
+		},
+		{
+			name:  "handle_in of a control event",
+			input: "channels {\n\tchannel room:* {\n\t\tjoin allow\n\t\thandle_in phx_join broadcast\n\t}\n}",
+			want:  "phx_join",
+			line:  5,
 		},
 		{
 			name:  "path without argument",
