@@ -45,8 +45,8 @@ function apiURL(wsURL) {
   return u.toString()
 }
 
-// describe renders log data for the trace; ArrayBuffers as their bytes.
-function describe(data) {
+// show renders log data for the trace; ArrayBuffers as their bytes.
+function show(data) {
   if (data === undefined) return ""
   try {
     return JSON.stringify(data, (_k, v) => {
@@ -75,9 +75,11 @@ class Harness {
     const s = new Socket(url, {
       transport: WebSocket,
       timeout: WAIT,
-      logger: (kind, msg, data) => this.note(`[${name}] ${kind}: ${msg} ${describe(data)}`),
+      logger: (kind, msg, data) => this.note(`[${name}] ${kind}: ${msg} ${show(data)}`),
       ...opts,
     })
+    s.onClose((ev) => this.note(`[${name}] close event: code ${ev && ev.code} reason ${show(ev && ev.reason)}`))
+    s.onError((err) => this.note(`[${name}] error event: ${err && err.message}`))
     this.sockets.push(s)
     return s
   }
@@ -106,15 +108,20 @@ function scenario(name, body) {
   })
 }
 
-// within runs executor like a Promise's and rejects after ms.
+// within runs executor like a Promise's and rejects after ms. The promise
+// counts as handled from the start: tests create some before awaiting
+// something else, and an earlier failure must not turn them into unhandled
+// rejections after the test ended. Awaiting it still throws.
 function within(ms, what, executor) {
-  return new Promise((resolve, reject) => {
+  const p = new Promise((resolve, reject) => {
     const timer = setTimeout(() => reject(new Error(`timed out after ${ms} ms waiting for ${what}`)), ms)
     executor(
       (v) => { clearTimeout(timer); resolve(v) },
       (e) => { clearTimeout(timer); reject(e) },
     )
   })
+  p.catch(() => {})
+  return p
 }
 
 // connect connects s and resolves on its first open; an error first rejects.
@@ -140,7 +147,7 @@ function outcome(push, what) {
 // joinOK joins ch and returns the response of its ok reply.
 async function joinOK(ch) {
   const r = await outcome(ch.join(), `join ${ch.topic}`)
-  assert.equal(r.status, "ok", `join ${ch.topic}: got ${describe(r)}`)
+  assert.equal(r.status, "ok", `join ${ch.topic}: got ${show(r)}`)
   return r.response
 }
 
@@ -160,7 +167,7 @@ function collect(ch, event) {
 
 // bytes returns the bytes of an ArrayBuffer as an array of numbers.
 function bytes(buf) {
-  assert.ok(buf instanceof ArrayBuffer, `want an ArrayBuffer, got ${describe(buf)}`)
+  assert.ok(buf instanceof ArrayBuffer, `want an ArrayBuffer, got ${show(buf)}`)
   return Array.from(new Uint8Array(buf))
 }
 
@@ -266,7 +273,7 @@ scenario("leave is acknowledged and later broadcasts are not delivered", async (
     const ref = a.onMessage(() => { if (check()) { a.off([ref]); resolve() } })
   })
   const leaveReply = framesA.find((m) => m.event === "phx_reply" && m.ref === leavePush.ref)
-  assert.equal(leaveReply.payload.status, "ok", `leave reply ${describe(leaveReply)}`)
+  assert.equal(leaveReply.payload.status, "ok", `leave reply ${show(leaveReply)}`)
 
   const own = nextEvent(cb, "new_msg", "new_msg on b")
   assert.deepEqual(await outcome(cb.push("new_msg", { after: "leave" }), "b's push"), { status: "ok", response: {} })
@@ -372,7 +379,7 @@ scenario("binary pushes get binary replies and binary broadcasts", async (h) => 
   await joinOK(cb)
 
   const r = await outcome(ca.push("bin", new Uint8Array([1, 2, 3]).buffer), "binary reply")
-  assert.equal(r.status, "ok", `binary push: ${describe(r)}`)
+  assert.equal(r.status, "ok", `binary push: ${show(r)}`)
   assert.deepEqual(bytes(r.response), [1, 2, 3])
 
   const gotA = nextEvent(ca, "new_msg", "binary new_msg on a")
