@@ -2,6 +2,7 @@ package caddychannels
 
 import (
 	"strconv"
+	"strings"
 	"time"
 
 	"github.com/caddyserver/caddy/v2"
@@ -34,6 +35,11 @@ func parseCaddyfile(helper httpcaddyfile.Helper) (caddyhttp.MiddlewareHandler, e
 //		check_origin    off | conn | <origin...>     # default conn
 //		api_key         <key>
 //		connect         allow | deny | if "<cel>"    # default allow
+//		connect         upstream <url> {             # or: the app decides (docs/webhooks.md)
+//			forward_headers <name...>
+//		}
+//		webhook_secret  <secret>                     # signs webhook calls
+//		webhook_timeout <duration>                   # default 3s
 //		assign          <key> "<cel>"                # repeatable, in order
 //		id              "<cel>"
 //		idle_timeout    <duration>                   # default 60s
@@ -43,7 +49,10 @@ func parseCaddyfile(helper httpcaddyfile.Helper) (caddyhttp.MiddlewareHandler, e
 //		max_queue_size  <size>                       # default 1MiB
 //		channel <pattern> {                          # repeatable; first match wins
 //			join      allow | deny [<reason>] | if "<cel>"  [reply "<cel>"]
+//			join      upstream <url>
 //			handle_in <event>|* broadcast | broadcast_from | reply | noreply
+//			handle_in <event>|* upstream <url>
+//			leave     upstream <url>
 //		}
 //	}
 //
@@ -81,6 +90,10 @@ func (h *Handler) UnmarshalCaddyfile(d *caddyfile.Dispenser) error {
 			}
 		case "api_key":
 			err = oneArg(d, &h.APIKey)
+		case "webhook_secret":
+			err = oneArg(d, &h.WebhookSecret)
+		case "webhook_timeout":
+			err = durationArg(d, &h.WebhookTimeout)
 		case "connect":
 			h.Connect, err = parseGate(d, channels.ExprConnect, false)
 		case "assign":
@@ -152,9 +165,27 @@ func parseChannel(d *caddyfile.Dispenser) (channels.ChannelSpec, error) {
 				return c, err
 			}
 			c.Join = g
+		case "leave":
+			if c.Leave != nil {
+				return c, d.Errf("channel %s: duplicate leave", c.Pattern)
+			}
+			var kw, url string
+			if !d.Args(&kw, &url) || d.NextArg() {
+				return c, d.ArgErr()
+			}
+			if kw != "upstream" {
+				return c, d.Errf("channel %s: leave: want upstream <url>, got %q", c.Pattern, kw)
+			}
+			c.Leave = &channels.LeaveSpec{Upstream: url}
 		case "handle_in":
 			var hi channels.HandleInSpec
-			if !d.Args(&hi.Event, &hi.Action) || d.NextArg() {
+			if !d.Args(&hi.Event, &hi.Action) {
+				return c, d.ArgErr()
+			}
+			if hi.Action == "upstream" && !d.Args(&hi.Upstream) {
+				return c, d.Errf("channel %s: handle_in %s upstream: missing URL", c.Pattern, hi.Event)
+			}
+			if d.NextArg() {
 				return c, d.ArgErr()
 			}
 			if _, err := channels.ParseHandleInAction(hi.Action); err != nil {
@@ -169,12 +200,24 @@ func parseChannel(d *caddyfile.Dispenser) (channels.ChannelSpec, error) {
 			return c, d.Errf("unrecognized channel subdirective %q", d.Val())
 		}
 	}
-	// Checks that need the whole block (reserved event names and the
+	// Checks that need the whole block (reserved event names, URLs and the
 	// like) come from the rule compiler itself.
-	if _, err := channels.CompileRules(channels.RulesSpec{Channels: []channels.ChannelSpec{c}}); err != nil {
+	spec := channels.RulesSpec{Channels: []channels.ChannelSpec{c}}.MapUpstreams(standInForPlaceholders)
+	if _, err := channels.CompileRules(spec); err != nil {
 		return c, d.Err(err.Error())
 	}
 	return c, nil
+}
+
+// standInForPlaceholders replaces an upstream URL that contains
+// placeholders with a valid stand-in, so the rest of a channel can be
+// checked at parse time; the real URLs are checked when the config is
+// provisioned and placeholders are known.
+func standInForPlaceholders(u string) string {
+	if strings.Contains(u, "{") {
+		return "http://placeholder.invalid/"
+	}
+	return u
 }
 
 // parseGate parses `allow`, `deny [reason]` or `if "<cel>"`, followed,
@@ -188,6 +231,22 @@ func parseGate(d *caddyfile.Dispenser, kind channels.ExprKind, withReply bool) (
 	g := &channels.GateSpec{Action: args[0]}
 	rest := args[1:]
 	switch g.Action {
+	case "upstream":
+		if len(rest) != 1 {
+			return nil, d.Errf("%s upstream: want exactly one URL", what)
+		}
+		g.Upstream = rest[0]
+		for nesting := d.Nesting(); d.NextBlock(nesting); {
+			if d.Val() != "forward_headers" || kind != channels.ExprConnect {
+				return nil, d.Errf("%s upstream: unrecognized subdirective %q", what, d.Val())
+			}
+			names := d.RemainingArgs()
+			if len(names) == 0 {
+				return nil, d.ArgErr()
+			}
+			g.ForwardHeaders = append(g.ForwardHeaders, names...)
+		}
+		return g, nil
 	case "allow":
 	case "deny":
 		if len(rest) > 0 && rest[0] != "reply" {
@@ -202,7 +261,7 @@ func parseGate(d *caddyfile.Dispenser, kind channels.ExprKind, withReply bool) (
 			return nil, d.Errf("%s if: %v", what, err)
 		}
 	default:
-		return nil, d.Errf("%s: unknown action %q (want allow, deny or if)", what, g.Action)
+		return nil, d.Errf("%s: unknown action %q (want allow, deny, if or upstream)", what, g.Action)
 	}
 	if len(rest) > 0 {
 		if !withReply || rest[0] != "reply" {

@@ -272,8 +272,8 @@ func TestUnmarshalCaddyfileErrors(t *testing.T) {
 		},
 		{
 			name:  "unknown channel subdirective",
-			input: "channels {\n\tchannel room:* {\n\t\tjoin allow\n\t\tleave allow\n\t}\n}",
-			want:  `unrecognized channel subdirective "leave"`,
+			input: "channels {\n\tchannel room:* {\n\t\tjoin allow\n\t\tpart allow\n\t}\n}",
+			want:  `unrecognized channel subdirective "part"`,
 			line:  4,
 		},
 		{
@@ -501,7 +501,7 @@ func TestUnmarshalCaddyfileErrors(t *testing.T) {
 		{
 			name:  "unknown gate action",
 			input: "channels {\n\tchannel room:* {\n\t\tjoin maybe\n\t}\n}",
-			want:  `join: unknown action "maybe" (want allow, deny or if)`,
+			want:  `join: unknown action "maybe" (want allow, deny, if or upstream)`,
 			line:  3,
 		},
 		{

@@ -8,6 +8,7 @@ package caddychannels
 import (
 	"errors"
 	"fmt"
+	"net"
 	"net/http"
 	"strings"
 	"sync"
@@ -56,6 +57,14 @@ type Handler struct {
 	// The rules: connect, assign, id and channels.
 	channels.RulesSpec
 
+	// WebhookSecret signs every webhook call (X-Channels-Signature, see
+	// docs/webhooks.md). Placeholders such as {env.CHANNELS_WEBHOOK_SECRET}
+	// are replaced at provision time. Empty: calls are not signed.
+	WebhookSecret string `json:"webhook_secret,omitempty"`
+
+	// WebhookTimeout bounds every webhook call. Default: 3s.
+	WebhookTimeout caddy.Duration `json:"webhook_timeout,omitempty"`
+
 	// IdleTimeout closes a socket that sends no frame for this long
 	// (heartbeats count). Default: 60s.
 	IdleTimeout caddy.Duration `json:"idle_timeout,omitempty"`
@@ -77,10 +86,11 @@ type Handler struct {
 	// logged instead of growing memory. Default: 1 MiB.
 	MaxQueueSize int `json:"max_queue_size,omitempty"`
 
-	cfg     channels.Config
-	shared  *sharedHub
-	poolKey string
-	logger  *zap.Logger
+	cfg      channels.Config
+	webhooks *channels.Webhooks
+	shared   *sharedHub
+	poolKey  string
+	logger   *zap.Logger
 }
 
 // CaddyModule returns the Caddy module information.
@@ -99,7 +109,8 @@ func (h *Handler) Provision(ctx caddy.Context) error {
 		return err
 	}
 	h.Path = path
-	rules, err := channels.CompileRules(h.RulesSpec)
+	repl := caddy.NewReplacer()
+	rules, err := channels.CompileRules(h.RulesSpec.MapUpstreams(func(u string) string { return repl.ReplaceKnown(u, "") }))
 	if err != nil {
 		return fmt.Errorf("compiling rules: %w", err)
 	}
@@ -110,7 +121,11 @@ func (h *Handler) Provision(ctx caddy.Context) error {
 	if h.MaxFrameSize < 0 || h.MaxChannels < 0 || h.MaxQueueSize < 0 || h.IdleTimeout < 0 || h.WriteTimeout < 0 {
 		return errors.New("limits and timeouts must not be negative")
 	}
-	repl := caddy.NewReplacer()
+	h.webhooks = channels.NewWebhooks(channels.WebhookConfig{
+		Secret:  repl.ReplaceKnown(h.WebhookSecret, ""),
+		Timeout: timeDuration(h.WebhookTimeout),
+		Logger:  h.logger.Named("webhook"),
+	})
 	h.cfg = channels.Config{
 		Rules:        rules,
 		Origins:      origins,
@@ -121,6 +136,8 @@ func (h *Handler) Provision(ctx caddy.Context) error {
 		MaxQueueSize: h.MaxQueueSize,
 		APIKey:       repl.ReplaceKnown(h.APIKey, ""),
 		Logger:       h.logger,
+		Webhooks:     h.webhooks,
+		ClientIP:     clientIP,
 	}
 
 	h.poolKey = "channels:" + h.Path
@@ -152,6 +169,9 @@ func (h *Handler) Validate() error {
 // lives on while a newer config uses the same path; otherwise its sockets
 // are closed with 1001.
 func (h *Handler) Cleanup() error {
+	if h.webhooks != nil {
+		defer h.webhooks.Close() // after the hub switched to the newer config
+	}
 	if h.poolKey == "" {
 		return nil
 	}
@@ -183,6 +203,9 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request, next caddyht
 		return nil
 	case "/api/broadcast":
 		hub.ServeBroadcastAPI(w, r)
+		return nil
+	case "/api/disconnect":
+		hub.ServeDisconnectAPI(w, r)
 		return nil
 	}
 	return next.ServeHTTP(w, r)
@@ -225,6 +248,19 @@ func (s *sharedHub) detach(h *Handler) {
 // Destruct closes the hub's sockets with 1001 once no config uses it.
 func (s *sharedHub) Destruct() error {
 	return s.hub.Close()
+}
+
+// clientIP is the client address Caddy determined for the request (it
+// honours trusted_proxies), for webhooks' remote_ip.
+func clientIP(r *http.Request) string {
+	if ip, ok := caddyhttp.GetVar(r.Context(), caddyhttp.ClientIPVarKey).(string); ok && ip != "" {
+		return ip
+	}
+	host, _, err := net.SplitHostPort(r.RemoteAddr)
+	if err != nil {
+		return r.RemoteAddr
+	}
+	return host
 }
 
 // normalizePath defaults and checks the mount path.

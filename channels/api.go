@@ -31,30 +31,11 @@ type broadcastItem struct {
 // missing or wrong key; 404 when no api_key is configured; 405 for methods
 // other than POST; 413 for bodies over MaxAPIBody.
 func (h *Hub) ServeBroadcastAPI(w http.ResponseWriter, r *http.Request) {
+	body, ok := h.apiRequest(w, r)
+	if !ok {
+		return
+	}
 	cfg := h.Config()
-	if cfg.APIKey == "" {
-		writeJSONError(w, http.StatusNotFound, "the HTTP API is disabled: no api_key is configured")
-		return
-	}
-	if !validBearer(r.Header.Get("Authorization"), cfg.APIKey) {
-		w.Header().Set("WWW-Authenticate", `Bearer realm="channels"`)
-		writeJSONError(w, http.StatusUnauthorized, "missing or invalid API key")
-		return
-	}
-	if r.Method != http.MethodPost {
-		w.Header().Set("Allow", http.MethodPost)
-		writeJSONError(w, http.StatusMethodNotAllowed, "use POST")
-		return
-	}
-	body, err := io.ReadAll(io.LimitReader(r.Body, MaxAPIBody+1))
-	if err != nil {
-		writeJSONError(w, http.StatusBadRequest, "reading body: "+err.Error())
-		return
-	}
-	if len(body) > MaxAPIBody {
-		writeJSONError(w, http.StatusRequestEntityTooLarge, fmt.Sprintf("body larger than %d bytes", MaxAPIBody))
-		return
-	}
 	items, err := parseBroadcastBody(body)
 	if err != nil {
 		writeJSONError(w, http.StatusBadRequest, err.Error())
@@ -70,6 +51,65 @@ func (h *Hub) ServeBroadcastAPI(w http.ResponseWriter, r *http.Request) {
 	w.Header().Set("Content-Type", "application/json")
 	w.WriteHeader(http.StatusAccepted)
 	fmt.Fprintf(w, `{"accepted":%d}`+"\n", len(items))
+}
+
+// ServeDisconnectAPI answers POST {path}/api/disconnect {"id": "…"}: every
+// socket with that id, on every node, is closed with 1001. Answers as
+// ServeBroadcastAPI: 202, 400, 401, 404, 405, 413.
+func (h *Hub) ServeDisconnectAPI(w http.ResponseWriter, r *http.Request) {
+	body, ok := h.apiRequest(w, r)
+	if !ok {
+		return
+	}
+	var req struct {
+		ID *string `json:"id"`
+	}
+	if err := json.Unmarshal(body, &req); err != nil {
+		writeJSONError(w, http.StatusBadRequest, "invalid JSON: "+err.Error())
+		return
+	}
+	if req.ID == nil || *req.ID == "" {
+		writeJSONError(w, http.StatusBadRequest, `"id" must be a non-empty string`)
+		return
+	}
+	if err := h.Disconnect(r.Context(), *req.ID); err != nil {
+		h.Config().Logger.Error("api disconnect failed", zap.String("socket_id", *req.ID), zap.Error(err))
+		writeJSONError(w, http.StatusServiceUnavailable, err.Error())
+		return
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(http.StatusAccepted)
+	fmt.Fprint(w, `{"accepted":1}`+"\n")
+}
+
+// apiRequest checks the key, the method and the body size shared by every
+// API endpoint and returns the body; on failure it has answered.
+func (h *Hub) apiRequest(w http.ResponseWriter, r *http.Request) ([]byte, bool) {
+	cfg := h.Config()
+	if cfg.APIKey == "" {
+		writeJSONError(w, http.StatusNotFound, "the HTTP API is disabled: no api_key is configured")
+		return nil, false
+	}
+	if !validBearer(r.Header.Get("Authorization"), cfg.APIKey) {
+		w.Header().Set("WWW-Authenticate", `Bearer realm="channels"`)
+		writeJSONError(w, http.StatusUnauthorized, "missing or invalid API key")
+		return nil, false
+	}
+	if r.Method != http.MethodPost {
+		w.Header().Set("Allow", http.MethodPost)
+		writeJSONError(w, http.StatusMethodNotAllowed, "use POST")
+		return nil, false
+	}
+	body, err := io.ReadAll(io.LimitReader(r.Body, MaxAPIBody+1))
+	if err != nil {
+		writeJSONError(w, http.StatusBadRequest, "reading body: "+err.Error())
+		return nil, false
+	}
+	if len(body) > MaxAPIBody {
+		writeJSONError(w, http.StatusRequestEntityTooLarge, fmt.Sprintf("body larger than %d bytes", MaxAPIBody))
+		return nil, false
+	}
+	return body, true
 }
 
 // parseBroadcastBody decodes and validates one item or an array of items.

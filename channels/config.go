@@ -1,6 +1,8 @@
 package channels
 
 import (
+	"net"
+	"net/http"
 	"time"
 
 	"go.uber.org/zap"
@@ -52,6 +54,25 @@ type Config struct {
 	APIKey string
 	// Logger receives the engine's logs; nil discards them.
 	Logger *zap.Logger
+	// Webhooks carries the calls of upstream rules. The owner of the
+	// Config creates it (NewWebhooks) and closes it when the Config is no
+	// longer used. Without it, upstream rules fail as unavailable.
+	Webhooks *Webhooks
+	// ClientIP returns the client address of a request for webhooks'
+	// remote_ip; nil uses the host of the request's RemoteAddr.
+	ClientIP func(*http.Request) string
+}
+
+// clientIP returns the client address of r.
+func (c *Config) clientIP(r *http.Request) string {
+	if c.ClientIP != nil {
+		return c.ClientIP(r)
+	}
+	host, _, err := net.SplitHostPort(r.RemoteAddr)
+	if err != nil {
+		return r.RemoteAddr
+	}
+	return host
 }
 
 // defaultRules allow every connect and refuse every join.

@@ -4,6 +4,7 @@ import (
 	"context"
 	"crypto/rand"
 	"encoding/hex"
+	"errors"
 	"fmt"
 	"sync"
 	"sync/atomic"
@@ -88,6 +89,9 @@ func (h *Hub) deliver(m *pubsub.Message) {
 	if m.Binary {
 		p = BinaryPayload(m.Payload)
 	}
+	if m.Event == EventDisconnect {
+		h.disconnectLocal(m.Topic)
+	}
 	var frames [numSerializers]*Frame
 	var failed [numSerializers]bool
 	local := m.Node == h.node
@@ -116,10 +120,23 @@ func (h *Hub) deliver(m *pubsub.Message) {
 	})
 }
 
-// Disconnect closes every socket whose id is id with code 1001, so clients
-// reconnect (and connect rules run again). It returns how many sockets it
-// closed on this node.
-func (h *Hub) Disconnect(id string) int {
+// EventDisconnect, broadcast to the topic named by a socket id, closes
+// every socket with that id on every node, as in Phoenix.
+const EventDisconnect = "disconnect"
+
+// Disconnect closes every socket whose id is id, on every node the broker
+// reaches, with code 1001, so clients reconnect (and connect rules run
+// again). It publishes a "disconnect" event to the id's topic.
+func (h *Hub) Disconnect(ctx context.Context, id string) error {
+	if id == "" {
+		return errors.New("empty socket id")
+	}
+	return h.Broadcast(ctx, id, EventDisconnect, JSONPayload(emptyObject), 0)
+}
+
+// disconnectLocal closes the sockets of this node whose id is id and
+// returns how many it closed.
+func (h *Hub) disconnectLocal(id string) int {
 	h.mu.Lock()
 	var list []*Socket
 	for s := range h.byID[id] {
@@ -127,7 +144,7 @@ func (h *Hub) Disconnect(id string) int {
 	}
 	h.mu.Unlock()
 	for _, s := range list {
-		s.Close(CloseGoingAway, "disconnect")
+		s.closeFor(LeaveReasonDisconnect, CloseGoingAway, "disconnect")
 	}
 	return len(list)
 }
@@ -154,7 +171,7 @@ func (h *Hub) Close() error {
 	}
 	h.mu.Unlock()
 	for _, s := range list {
-		s.Close(CloseGoingAway, "shutdown")
+		s.closeFor(LeaveReasonShutdown, CloseGoingAway, "shutdown")
 	}
 	if err := h.broker.Close(); err != nil {
 		return fmt.Errorf("closing broker: %w", err)
@@ -181,7 +198,23 @@ func (h *Hub) register(s *Socket) bool {
 	return true
 }
 
+// subscribeID subscribes the node to a socket's id topic, so that a
+// "disconnect" broadcast to it reaches this node.
+func (h *Hub) subscribeID(s *Socket) {
+	if s.id == "" {
+		return
+	}
+	if err := h.broker.Subscribe(context.Background(), s.id); err != nil {
+		h.logger().Error("broker subscribe to socket id failed", zap.String("socket_id", s.id), zap.Error(err))
+	}
+}
+
 func (h *Hub) unregister(s *Socket) {
+	if s.id != "" {
+		if err := h.broker.Unsubscribe(context.Background(), s.id); err != nil {
+			h.logger().Error("broker unsubscribe from socket id failed", zap.String("socket_id", s.id), zap.Error(err))
+		}
+	}
 	h.mu.Lock()
 	defer h.mu.Unlock()
 	delete(h.sockets, s)

@@ -3,6 +3,8 @@ package channels
 import (
 	"errors"
 	"fmt"
+	"net/url"
+	"slices"
 	"strings"
 	"unicode"
 )
@@ -31,6 +33,14 @@ type GateSpec struct {
 	// response is {}. Only valid on a channel's join gate, with the "allow"
 	// or "if" action.
 	Reply string `json:"reply,omitempty"`
+	// Upstream is the URL of the app's webhook that decides, with the
+	// "upstream" action (see docs/webhooks.md). Required with, and only
+	// valid with, that action.
+	Upstream string `json:"upstream,omitempty"`
+	// ForwardHeaders names the request headers sent to a connect webhook
+	// (lower-cased in the call). Only valid on the connect gate with the
+	// "upstream" action.
+	ForwardHeaders []string `json:"forward_headers,omitempty"`
 }
 
 // AssignSpec sets one socket assign when a socket connects.
@@ -50,8 +60,19 @@ type HandleInSpec struct {
 	// Action is one of "broadcast" (send to every subscriber of the topic,
 	// the sender included), "broadcast_from" (every subscriber but the
 	// sender), "reply" (answer the sender with an ok reply carrying the
-	// pushed payload) or "noreply" (accept and drop).
+	// pushed payload), "noreply" (accept and drop) or "upstream" (forward
+	// to the app's webhook at upstream, which answers with replies,
+	// broadcasts and pushes).
 	Action string `json:"action"`
+	// Upstream is the webhook URL of the "upstream" action.
+	Upstream string `json:"upstream,omitempty"`
+}
+
+// LeaveSpec configures the leave notification of a channel.
+type LeaveSpec struct {
+	// Upstream is the webhook URL notified, fire-and-forget, whenever a
+	// socket leaves a channel of this rule (see docs/webhooks.md).
+	Upstream string `json:"upstream"`
 }
 
 // ChannelSpec is the rule of the channels whose topic matches a pattern.
@@ -67,6 +88,8 @@ type ChannelSpec struct {
 	// HandleIn lists what to do with the events clients push. Events without
 	// a matching entry are not handled.
 	HandleIn []HandleInSpec `json:"handle_in,omitempty"`
+	// Leave notifies the app when a socket leaves such a channel.
+	Leave *LeaveSpec `json:"leave,omitempty"`
 }
 
 // RulesSpec is the declarative configuration of sockets and channels.
@@ -86,6 +109,39 @@ type RulesSpec struct {
 	Channels []ChannelSpec `json:"channels,omitempty"`
 }
 
+// MapUpstreams returns a copy of spec in which every webhook URL is
+// replaced by fn(URL); the Caddy adapter uses it to resolve placeholders.
+func (spec RulesSpec) MapUpstreams(fn func(string) string) RulesSpec {
+	if spec.Connect != nil {
+		c := *spec.Connect
+		if c.Upstream != "" {
+			c.Upstream = fn(c.Upstream)
+		}
+		spec.Connect = &c
+	}
+	spec.Channels = slices.Clone(spec.Channels)
+	for i := range spec.Channels {
+		c := &spec.Channels[i]
+		if c.Join != nil {
+			j := *c.Join
+			if j.Upstream != "" {
+				j.Upstream = fn(j.Upstream)
+			}
+			c.Join = &j
+		}
+		c.HandleIn = slices.Clone(c.HandleIn)
+		for k := range c.HandleIn {
+			if c.HandleIn[k].Upstream != "" {
+				c.HandleIn[k].Upstream = fn(c.HandleIn[k].Upstream)
+			}
+		}
+		if c.Leave != nil {
+			c.Leave = &LeaveSpec{Upstream: fn(c.Leave.Upstream)}
+		}
+	}
+	return spec
+}
+
 // GateAction is what a gate does. The zero value denies.
 type GateAction int
 
@@ -97,6 +153,8 @@ const (
 	GateAllow
 	// GateIf lets through those for whom a CEL condition is true.
 	GateIf
+	// GateUpstream asks the app's webhook.
+	GateUpstream
 )
 
 // String returns the action's configuration name.
@@ -108,11 +166,13 @@ func (a GateAction) String() string {
 		return "allow"
 	case GateIf:
 		return "if"
+	case GateUpstream:
+		return "upstream"
 	}
 	return fmt.Sprintf("GateAction(%d)", int(a))
 }
 
-// ParseGateAction parses a gate action name: allow, deny or if.
+// ParseGateAction parses a gate action name: allow, deny, if or upstream.
 func ParseGateAction(s string) (GateAction, error) {
 	switch s {
 	case "allow":
@@ -121,8 +181,10 @@ func ParseGateAction(s string) (GateAction, error) {
 		return GateDeny, nil
 	case "if":
 		return GateIf, nil
+	case "upstream":
+		return GateUpstream, nil
 	}
-	return 0, fmt.Errorf("unknown action %q (want allow, deny or if)", s)
+	return 0, fmt.Errorf("unknown action %q (want allow, deny, if or upstream)", s)
 }
 
 // Gate is a compiled connect or join check. The zero Gate denies with reason
@@ -138,6 +200,11 @@ type Gate struct {
 	// Reply computes the response of a successful join; nil means an empty
 	// {} response.
 	Reply *Expr
+	// Upstream is the webhook URL of an upstream gate.
+	Upstream string
+	// ForwardHeaders are the lower-case names of the request headers a
+	// connect webhook receives.
+	ForwardHeaders []string
 }
 
 // Decide runs the gate against v. An allow gate lets through; a deny gate
@@ -181,6 +248,8 @@ func (g *Gate) String() string {
 		if g.Cond != nil {
 			fmt.Fprintf(&b, " %q", g.Cond.String())
 		}
+	case GateUpstream:
+		fmt.Fprintf(&b, " %s", g.Upstream)
 	}
 	if g.Reply != nil {
 		fmt.Fprintf(&b, " reply %q", g.Reply.String())
@@ -223,12 +292,32 @@ func compileGate(spec *GateSpec, condKind ExprKind, allowReply bool) (Gate, erro
 	} else if spec.Expr != "" {
 		return Gate{}, fmt.Errorf("an expression is only valid with action if, not %s", action)
 	}
+	if action == GateUpstream {
+		if err := validateUpstreamURL(spec.Upstream); err != nil {
+			return Gate{}, err
+		}
+		g.Upstream = spec.Upstream
+		for _, h := range spec.ForwardHeaders {
+			if h == "" || strings.ContainsAny(h, " \t:") {
+				return Gate{}, fmt.Errorf("forward_headers: invalid header name %q", h)
+			}
+			g.ForwardHeaders = append(g.ForwardHeaders, strings.ToLower(h))
+		}
+		if len(g.ForwardHeaders) > 0 && condKind != ExprConnect {
+			return Gate{}, errors.New("forward_headers is only valid on connect")
+		}
+	} else if spec.Upstream != "" || len(spec.ForwardHeaders) > 0 {
+		return Gate{}, fmt.Errorf("upstream and forward_headers are only valid with action upstream, not %s", action)
+	}
 	if spec.Reply != "" {
 		if !allowReply {
 			return Gate{}, errors.New("reply is only allowed on a channel's join gate")
 		}
 		if action == GateDeny {
 			return Gate{}, errors.New("reply is not allowed with action deny")
+		}
+		if action == GateUpstream {
+			return Gate{}, errors.New("reply is not allowed with action upstream (the webhook answers with its own response)")
 		}
 		reply, err := CompileExpr(ExprReply, spec.Reply)
 		if err != nil {
@@ -255,6 +344,8 @@ const (
 	HandleInReply
 	// HandleInNoReply accepts the event and does nothing.
 	HandleInNoReply
+	// HandleInUpstream forwards the event to the app's webhook.
+	HandleInUpstream
 )
 
 // String returns the action's configuration name.
@@ -268,12 +359,14 @@ func (a HandleInAction) String() string {
 		return "reply"
 	case HandleInNoReply:
 		return "noreply"
+	case HandleInUpstream:
+		return "upstream"
 	}
 	return fmt.Sprintf("HandleInAction(%d)", int(a))
 }
 
 // ParseHandleInAction parses a handle_in action name: broadcast,
-// broadcast_from, reply or noreply.
+// broadcast_from, reply, noreply or upstream.
 func ParseHandleInAction(s string) (HandleInAction, error) {
 	switch s {
 	case "broadcast":
@@ -284,8 +377,10 @@ func ParseHandleInAction(s string) (HandleInAction, error) {
 		return HandleInReply, nil
 	case "noreply":
 		return HandleInNoReply, nil
+	case "upstream":
+		return HandleInUpstream, nil
 	}
-	return 0, fmt.Errorf("unknown action %q (want broadcast, broadcast_from, reply or noreply)", s)
+	return 0, fmt.Errorf("unknown action %q (want broadcast, broadcast_from, reply, noreply or upstream)", s)
 }
 
 // HandleInRule is one compiled handle_in entry of a channel.
@@ -294,6 +389,8 @@ type HandleInRule struct {
 	Event string
 	// Action is what to do with the event.
 	Action HandleInAction
+	// Upstream is the webhook URL of an upstream action.
+	Upstream string
 }
 
 // ChannelRule is the compiled rule of the channels whose topic matches
@@ -306,23 +403,25 @@ type ChannelRule struct {
 	Join Gate
 	// HandleIns are the handle_in entries in configuration order.
 	HandleIns []HandleInRule
+	// LeaveUpstream is the webhook notified when a socket leaves; empty
+	// means none.
+	LeaveUpstream string
 }
 
-// HandleIn returns the action for a pushed event: the entry naming the event
+// HandleIn returns the entry for a pushed event: the entry naming the event
 // if there is one, else the "*" entry. ok is false when neither exists.
-func (c *ChannelRule) HandleIn(event string) (HandleInAction, bool) {
-	var wild HandleInAction
-	found := false
+func (c *ChannelRule) HandleIn(event string) (*HandleInRule, bool) {
+	var wild *HandleInRule
 	for i := range c.HandleIns {
 		h := &c.HandleIns[i]
 		if h.Event == event {
-			return h.Action, true
+			return h, true
 		}
 		if h.Event == "*" {
-			wild, found = h.Action, true
+			wild = h
 		}
 	}
-	return wild, found
+	return wild, wild != nil
 }
 
 // Assign is a compiled socket assign.
@@ -441,10 +540,39 @@ func compileChannel(cs ChannelSpec) (ChannelRule, error) {
 		if events[hs.Event] {
 			return c, fmt.Errorf("handle_in %q: duplicate event", hs.Event)
 		}
+		if a == HandleInUpstream {
+			if err := validateUpstreamURL(hs.Upstream); err != nil {
+				return c, fmt.Errorf("handle_in %q: %w", hs.Event, err)
+			}
+		} else if hs.Upstream != "" {
+			return c, fmt.Errorf("handle_in %q: upstream is only valid with action upstream, not %s", hs.Event, a)
+		}
 		events[hs.Event] = true
-		c.HandleIns = append(c.HandleIns, HandleInRule{Event: hs.Event, Action: a})
+		c.HandleIns = append(c.HandleIns, HandleInRule{Event: hs.Event, Action: a, Upstream: hs.Upstream})
+	}
+	if cs.Leave != nil {
+		if err := validateUpstreamURL(cs.Leave.Upstream); err != nil {
+			return c, fmt.Errorf("leave: %w", err)
+		}
+		c.LeaveUpstream = cs.Leave.Upstream
 	}
 	return c, nil
+}
+
+// validateUpstreamURL checks a webhook URL: absolute http or https with a
+// host. Placeholders must have been replaced before.
+func validateUpstreamURL(s string) error {
+	if s == "" {
+		return errors.New("upstream needs a URL")
+	}
+	u, err := url.Parse(s)
+	if err != nil {
+		return fmt.Errorf("upstream URL %q: %w", s, err)
+	}
+	if (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
+		return fmt.Errorf("upstream URL %q must be an absolute http:// or https:// URL", s)
+	}
+	return nil
 }
 
 // validateEventName checks a handle_in event name: "*" or a non-empty name

@@ -181,7 +181,11 @@ func TestHandleIn(t *testing.T) {
 	}
 	for _, tt := range tests {
 		rule, _, _ := r.Route(tt.topic)
-		got, ok := rule.HandleIn(tt.event)
+		entry, ok := rule.HandleIn(tt.event)
+		var got HandleInAction
+		if entry != nil {
+			got = entry.Action
+		}
 		if got != tt.want || ok != tt.ok {
 			t.Errorf("%s HandleIn(%q) = %v, %v; want %v, %v", tt.topic, tt.event, got, ok, tt.want, tt.ok)
 		}
@@ -198,9 +202,9 @@ func TestCompileRulesErrors(t *testing.T) {
 		want string
 	}{
 		{"unknown handle_in action", ch("room:*", nil, HandleInSpec{Event: "typing", Action: "broadcastt"}),
-			`channel "room:*": handle_in "typing": unknown action "broadcastt" (want broadcast, broadcast_from, reply or noreply)`},
+			`channel "room:*": handle_in "typing": unknown action "broadcastt" (want broadcast, broadcast_from, reply, noreply or upstream)`},
 		{"empty handle_in action", ch("room:*", nil, HandleInSpec{Event: "typing"}),
-			`channel "room:*": handle_in "typing": unknown action "" (want broadcast, broadcast_from, reply or noreply)`},
+			`channel "room:*": handle_in "typing": unknown action "" (want broadcast, broadcast_from, reply, noreply or upstream)`},
 		{"duplicate handle_in", ch("room:*", nil, HandleInSpec{Event: "ping", Action: "reply"}, HandleInSpec{Event: "ping", Action: "noreply"}),
 			`channel "room:*": handle_in "ping": duplicate event`},
 		{"duplicate wildcard", ch("room:*", nil, HandleInSpec{Event: "*", Action: "reply"}, HandleInSpec{Event: "*", Action: "noreply"}),
@@ -212,7 +216,7 @@ func TestCompileRulesErrors(t *testing.T) {
 		{"control event", ch("room:*", nil, HandleInSpec{Event: "phx_join", Action: "reply"}),
 			`channel "room:*": handle_in #1: event "phx_join" is a control event and cannot be handled`},
 		{"unknown gate action", ch("room:*", &GateSpec{Action: "maybe"}),
-			`channel "room:*": join: unknown action "maybe" (want allow, deny or if)`},
+			`channel "room:*": join: unknown action "maybe" (want allow, deny, if or upstream)`},
 		{"if without expr", RulesSpec{Connect: &GateSpec{Action: "if"}},
 			`connect: action if needs an expression`},
 		{"join if without expr", ch("room:*", &GateSpec{Action: "if", Expr: "  "}),
@@ -354,22 +358,22 @@ func TestConnectDefaultsToAllow(t *testing.T) {
 }
 
 func TestParseActions(t *testing.T) {
-	for _, a := range []GateAction{GateAllow, GateDeny, GateIf} {
+	for _, a := range []GateAction{GateAllow, GateDeny, GateIf, GateUpstream} {
 		got, err := ParseGateAction(a.String())
 		if err != nil || got != a {
 			t.Errorf("ParseGateAction(%q) = %v, %v", a, got, err)
 		}
 	}
-	for _, a := range []HandleInAction{HandleInBroadcast, HandleInBroadcastFrom, HandleInReply, HandleInNoReply} {
+	for _, a := range []HandleInAction{HandleInBroadcast, HandleInBroadcastFrom, HandleInReply, HandleInNoReply, HandleInUpstream} {
 		got, err := ParseHandleInAction(a.String())
 		if err != nil || got != a {
 			t.Errorf("ParseHandleInAction(%q) = %v, %v", a, got, err)
 		}
 	}
-	if _, err := ParseGateAction("Allow"); err == nil || err.Error() != `unknown action "Allow" (want allow, deny or if)` {
+	if _, err := ParseGateAction("Allow"); err == nil || err.Error() != `unknown action "Allow" (want allow, deny, if or upstream)` {
 		t.Errorf("ParseGateAction(Allow) error = %v", err)
 	}
-	if _, err := ParseHandleInAction("push"); err == nil || err.Error() != `unknown action "push" (want broadcast, broadcast_from, reply or noreply)` {
+	if _, err := ParseHandleInAction("push"); err == nil || err.Error() != `unknown action "push" (want broadcast, broadcast_from, reply, noreply or upstream)` {
 		t.Errorf("ParseHandleInAction(push) error = %v", err)
 	}
 	if s := HandleInAction(0).String(); s != "HandleInAction(0)" {
@@ -405,7 +409,7 @@ func TestRulesSpecJSON(t *testing.T) {
 	if got := rule.Join.String(); got != `allow reply "{'welcome': true}"` {
 		t.Errorf("room join = %s", got)
 	}
-	if a, ok := rule.HandleIn("new_msg"); !ok || a != HandleInBroadcast {
+	if a, ok := rule.HandleIn("new_msg"); !ok || a.Action != HandleInBroadcast {
 		t.Errorf("room new_msg = %v, %v", a, ok)
 	}
 	rule, _, _ = r.Route("secret:1")

@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"maps"
+	"sync/atomic"
 	"time"
 
 	"go.uber.org/zap"
@@ -21,12 +22,15 @@ type Socket struct {
 	vsn        string
 	transport  string
 	remoteAddr string
+	remoteIP   string
 	params     map[string]any
 	headers    map[string]string
 	authToken  *string
 	assigns    map[string]any
 
 	channels map[string]*subscription // read loop only
+
+	endReason atomic.Value // string: why the server closed the socket (a leave reason)
 }
 
 // subscription is one joined channel of a socket: a subscriber of a topic.
@@ -45,6 +49,21 @@ func (s *Socket) ID() string { return s.id }
 
 // Close queues a close frame with code and reason after pending frames.
 func (s *Socket) Close(code int, reason string) { s.q.Close(code, reason) }
+
+// closeFor closes the socket and records why, for leave webhooks; the
+// first recorded reason wins.
+func (s *Socket) closeFor(leaveReason string, code int, reason string) {
+	s.endReason.CompareAndSwap(nil, leaveReason)
+	s.q.Close(code, reason)
+}
+
+// leaveReason is the reason sent to leave webhooks when the socket ends.
+func (s *Socket) leaveReason() string {
+	if r, ok := s.endReason.Load().(string); ok {
+		return r
+	}
+	return LeaveReasonClosed
+}
 
 // send queues a frame; it never blocks.
 func (s *Socket) send(f *Frame) { s.q.Send(f) }
@@ -87,7 +106,18 @@ func (s *Socket) join(m *Message) {
 		// sent after the new join's reply, as Phoenix orders them.
 		s.hub.unsubscribe(old)
 		delete(s.channels, m.Topic)
+		s.notifyLeave(cfg, old, LeaveReasonDuplicateJoin)
 		defer s.sendControlEvent(old, EventClose, emptyObject)
+	}
+
+	if rule.Join.Action == GateUpstream {
+		status, response, assigns := s.joinUpstream(cfg, rule, m)
+		if status != "ok" {
+			s.reply(m.JoinRef, m.Ref, m.Topic, status, response)
+			return
+		}
+		s.subscribeJoin(cfg, m, subtopic, response, assigns)
+		return
 	}
 
 	vars := &Vars{Params: payloadParams(m.Payload), Assigns: s.assigns, Topic: m.Topic, Subtopic: subtopic, Now: time.Now()}
@@ -113,6 +143,12 @@ func (s *Socket) join(m *Message) {
 		}
 		response = JSONPayload(raw)
 	}
+	s.subscribeJoin(cfg, m, subtopic, response, maps.Clone(s.assigns))
+}
+
+// subscribeJoin completes an accepted join: the ok reply is queued while
+// the subscription is added, so every broadcast after it follows the reply.
+func (s *Socket) subscribeJoin(cfg *Config, m *Message, subtopic string, response Payload, assigns map[string]any) {
 	reply, err := s.ser.EncodeReply(m.JoinRef, m.Ref, m.Topic, "ok", response)
 	if err != nil {
 		cfg.Logger.Warn("join reply not encodable", zap.String("topic", m.Topic), zap.Error(err))
@@ -125,7 +161,7 @@ func (s *Socket) join(m *Message) {
 		topic:    m.Topic,
 		subtopic: subtopic,
 		joinRef:  m.JoinRef,
-		assigns:  maps.Clone(s.assigns),
+		assigns:  assigns,
 	}
 	if err := s.hub.subscribe(sub, func() { s.send(reply) }); err != nil {
 		cfg.Logger.Error("join failed", zap.String("topic", m.Topic), zap.Error(err))
@@ -149,6 +185,7 @@ func (s *Socket) leave(m *Message) {
 	delete(s.channels, m.Topic)
 	s.reply(sub.joinRef, m.Ref, m.Topic, "ok", JSONPayload(emptyObject))
 	s.sendControlEvent(sub, EventClose, emptyObject)
+	s.notifyLeave(s.hub.Config(), sub, LeaveReasonLeave)
 }
 
 // push handles an application event sent to a joined channel (handle_in).
@@ -163,9 +200,9 @@ func (s *Socket) push(m *Message) {
 	}
 	cfg := s.hub.Config()
 	rule, _, ok := cfg.Rules.Route(m.Topic)
-	var action HandleInAction
+	var entry *HandleInRule
 	if ok {
-		action, ok = rule.HandleIn(m.Event)
+		entry, ok = rule.HandleIn(m.Event)
 	}
 	if !ok {
 		if c := cfg.Logger.Check(zap.DebugLevel, "unhandled event"); c != nil {
@@ -174,7 +211,9 @@ func (s *Socket) push(m *Message) {
 		s.replyError(sub.joinRef, m.Ref, m.Topic, "unhandled event")
 		return
 	}
-	switch action {
+	switch action := entry.Action; action {
+	case HandleInUpstream:
+		s.handleInUpstream(cfg, sub, entry.Upstream, m)
 	case HandleInBroadcast, HandleInBroadcastFrom:
 		if !m.Payload.Binary && !m.Payload.IsObject() {
 			s.replyError(sub.joinRef, m.Ref, m.Topic, "broadcast payload must be a JSON object")
@@ -213,11 +252,15 @@ func (s *Socket) stale(sub *subscription, m *Message) bool {
 	return true
 }
 
-// terminate unsubscribes every channel of a closed socket.
+// terminate unsubscribes every channel of a closed socket and notifies
+// the leave webhooks.
 func (s *Socket) terminate() {
+	cfg := s.hub.Config()
+	reason := s.leaveReason()
 	for topic, sub := range s.channels {
 		s.hub.unsubscribe(sub)
 		delete(s.channels, topic)
+		s.notifyLeave(cfg, sub, reason)
 	}
 }
 

@@ -61,6 +61,7 @@ func (h *Hub) ServeWebSocket(w http.ResponseWriter, r *http.Request) error {
 		vsn:        vsn,
 		transport:  "websocket",
 		remoteAddr: r.RemoteAddr,
+		remoteIP:   cfg.clientIP(r),
 		params:     params,
 		headers:    lowerHeaders(r.Header),
 		channels:   make(map[string]*subscription),
@@ -71,7 +72,7 @@ func (h *Hub) ServeWebSocket(w http.ResponseWriter, r *http.Request) error {
 	if hasToken {
 		s.authToken = &token
 	}
-	if err := h.connect(cfg, s); err != nil {
+	if err := h.connect(cfg, s, r); err != nil {
 		return err
 	}
 
@@ -98,21 +99,32 @@ func (h *Hub) ServeWebSocket(w http.ResponseWriter, r *http.Request) error {
 		s.q.Abort()
 		return nil
 	}
+	h.subscribeID(s)
 	s.readLoop(conn)
 	return nil
 }
 
-// connect runs the connect rules: the connect gate, then assigns in order,
-// then the socket id.
-func (h *Hub) connect(cfg *Config, s *Socket) error {
+// connect runs the connect rules: the connect gate (a CEL condition or the
+// connect webhook, which may set assigns and the id), then assigns in
+// order, then the socket id rule, which overrides a webhook's id.
+func (h *Hub) connect(cfg *Config, s *Socket, r *http.Request) error {
 	vars := &Vars{Params: s.params, Headers: s.headers, AuthToken: s.authToken, Assigns: map[string]any{}, Now: time.Now()}
-	ok, _, err := cfg.Rules.Connect.Decide(vars)
-	if err != nil {
-		cfg.Logger.Warn("connect condition failed to evaluate; refusing",
-			zap.String("rule", cfg.Rules.Connect.String()), zap.Error(err))
-	}
-	if !ok {
-		return httpErrorf(http.StatusForbidden, "connect refused by rule %s", cfg.Rules.Connect.String())
+	if g := &cfg.Rules.Connect; g.Action == GateUpstream {
+		if err := h.connectUpstream(cfg, s, g, r); err != nil {
+			return err
+		}
+		if s.assigns != nil {
+			vars.Assigns = s.assigns
+		}
+	} else {
+		ok, _, err := g.Decide(vars)
+		if err != nil {
+			cfg.Logger.Warn("connect condition failed to evaluate; refusing",
+				zap.String("rule", g.String()), zap.Error(err))
+		}
+		if !ok {
+			return httpErrorf(http.StatusForbidden, "connect refused by rule %s", g.String())
+		}
 	}
 	for _, a := range cfg.Rules.Assigns {
 		v, err := a.Expr.EvalValue(vars)
@@ -203,7 +215,7 @@ func (s *Socket) readLoop(conn *websocket.Conn) {
 		if c := log.Check(zap.DebugLevel, "socket idle timeout"); c != nil {
 			c.Write(zap.String("socket_id", s.id), zap.Duration("idle_timeout", idle))
 		}
-		s.q.Close(CloseGoingAway, "idle timeout")
+		s.closeFor(LeaveReasonTimeout, CloseGoingAway, "idle timeout")
 	default:
 		s.q.Close(CloseGoingAway, "")
 	}
@@ -241,10 +253,13 @@ func nonTokenProtocols(offered []string) []string {
 func lowerHeaders(h http.Header) map[string]string {
 	out := make(map[string]string, len(h))
 	for k, v := range h {
-		out[strings.ToLower(k)] = strings.Join(v, ", ")
+		out[strings.ToLower(k)] = joinHeader(v)
 	}
 	return out
 }
+
+// joinHeader joins the values of a repeated header.
+func joinHeader(v []string) string { return strings.Join(v, ", ") }
 
 // requestOrigin returns the Origin header; a header that is present but
 // empty becomes "null" so that it is rejected like any host-less origin

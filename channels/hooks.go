@@ -1,0 +1,347 @@
+package channels
+
+import (
+	"context"
+	"encoding/base64"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"maps"
+	"net/http"
+
+	"go.uber.org/zap"
+)
+
+// This file implements the webhook side of connect, join, handle_in and
+// leave: request bodies and the interpretation of the app's answers, as
+// documented in docs/webhooks.md. The transport (signing, timeouts,
+// breaker, concurrency cap) is Webhooks.
+
+// Leave reasons sent to leave webhooks.
+const (
+	LeaveReasonLeave         = "leave"
+	LeaveReasonClosed        = "closed"
+	LeaveReasonTimeout       = "timeout"
+	LeaveReasonDuplicateJoin = "duplicate_join"
+	LeaveReasonShutdown      = "shutdown"
+	LeaveReasonDisconnect    = "disconnect"
+)
+
+// reasonUpstreamUnavailable is the error reason clients get when a webhook
+// fails (timeout, connection error, non-2xx, unparsable answer).
+const reasonUpstreamUnavailable = "upstream_unavailable"
+
+// hookSocket is the "socket" object of every webhook call.
+type hookSocket struct {
+	ID        *string        `json:"id"`
+	Transport string         `json:"transport"`
+	Vsn       string         `json:"vsn"`
+	RemoteIP  string         `json:"remote_ip"`
+	Assigns   map[string]any `json:"assigns"`
+}
+
+func (s *Socket) hookSocket(assigns map[string]any) hookSocket {
+	hs := hookSocket{Transport: s.transport, Vsn: s.vsn, RemoteIP: s.remoteIP, Assigns: assigns}
+	if s.id != "" {
+		id := s.id
+		hs.ID = &id
+	}
+	if hs.Assigns == nil {
+		hs.Assigns = map[string]any{}
+	}
+	return hs
+}
+
+// hookMessage is a broadcast, broadcast_from or push item of a handle_in
+// answer.
+type hookMessage struct {
+	Event   string          `json:"event"`
+	Payload json.RawMessage `json:"payload"`
+	Binary  *string         `json:"binary"`
+}
+
+// hookReply is the reply of a handle_in answer.
+type hookReply struct {
+	Status   string          `json:"status"`
+	Response json.RawMessage `json:"response"`
+	Binary   *string         `json:"binary"`
+}
+
+// callHook POSTs a webhook and decodes a JSON answer into out (when the
+// answer has a body). It returns the HTTP status; err is set for transport
+// failures, non-2xx statuses other than those in okStatuses, and bodies
+// that are not valid JSON.
+func (h *Hub) callHook(cfg *Config, url, event string, body any, out any, okStatuses ...int) (int, error) {
+	if cfg.Webhooks == nil {
+		return 0, fmt.Errorf("%w: no webhook client configured", ErrUpstreamUnavailable)
+	}
+	raw, err := json.Marshal(body)
+	if err != nil {
+		return 0, fmt.Errorf("encoding %s webhook body: %w", event, err)
+	}
+	resp, err := cfg.Webhooks.Call(context.Background(), url, event, raw)
+	if err != nil {
+		return 0, err
+	}
+	ok := resp.Status >= 200 && resp.Status < 300
+	for _, st := range okStatuses {
+		ok = ok || resp.Status == st
+	}
+	if !ok {
+		cfg.Logger.Warn("webhook answered an error status",
+			zap.String("url", url), zap.String("event", event), zap.Int("status", resp.Status), zap.Duration("latency", resp.Latency))
+		return resp.Status, fmt.Errorf("%w: %s webhook answered %d", ErrUpstreamUnavailable, event, resp.Status)
+	}
+	if len(resp.Body) > 0 && resp.Status >= 200 && resp.Status < 300 && resp.Status != http.StatusNoContent {
+		if err := json.Unmarshal(resp.Body, out); err != nil {
+			cfg.Logger.Warn("webhook answer is not valid JSON",
+				zap.String("url", url), zap.String("event", event), zap.Int("status", resp.Status), zap.Duration("latency", resp.Latency), zap.Error(err))
+			return resp.Status, fmt.Errorf("%w: %s webhook answer: %v", ErrUpstreamUnavailable, event, err)
+		}
+	}
+	return resp.Status, nil
+}
+
+// connectUpstream asks the connect webhook. It fills s.assigns and s.id on
+// success; the error is an *HTTPError (403 refused, 503 unavailable).
+func (h *Hub) connectUpstream(cfg *Config, s *Socket, g *Gate, r *http.Request) error {
+	headers := map[string]string{}
+	for _, name := range g.ForwardHeaders {
+		if v := r.Header.Values(name); len(v) > 0 {
+			headers[name] = joinHeader(v)
+		}
+	}
+	body := struct {
+		Socket    hookSocket        `json:"socket"`
+		Params    map[string]any    `json:"params"`
+		Headers   map[string]string `json:"headers"`
+		AuthToken *string           `json:"auth_token"`
+	}{s.hookSocket(nil), s.params, headers, s.authToken}
+	var answer struct {
+		Status  string         `json:"status"`
+		ID      *string        `json:"id"`
+		Assigns map[string]any `json:"assigns"`
+	}
+	status, err := h.callHook(cfg, g.Upstream, "connect", body, &answer, http.StatusUnauthorized, http.StatusForbidden)
+	switch {
+	case err != nil:
+		return &HTTPError{Status: http.StatusServiceUnavailable, Err: fmt.Errorf("connect webhook: %w", err)}
+	case status == http.StatusUnauthorized || status == http.StatusForbidden:
+		return httpErrorf(http.StatusForbidden, "connect refused by webhook (status %d)", status)
+	case answer.Status != "" && answer.Status != "ok":
+		return httpErrorf(http.StatusForbidden, "connect refused by webhook (status %q)", answer.Status)
+	}
+	if answer.Assigns != nil {
+		s.assigns = answer.Assigns
+	}
+	if answer.ID != nil {
+		s.id = *answer.ID
+	}
+	return nil
+}
+
+// joinUpstream asks the join webhook. It returns the reply status and
+// response, and the channel assigns on success.
+func (s *Socket) joinUpstream(cfg *Config, rule *ChannelRule, m *Message) (status string, response Payload, assigns map[string]any) {
+	body := struct {
+		Socket  hookSocket      `json:"socket"`
+		Topic   string          `json:"topic"`
+		Payload json.RawMessage `json:"payload"`
+		JoinRef json.RawMessage `json:"join_ref"`
+	}{s.hookSocket(s.assigns), m.Topic, jsonOrNull(m.Payload), rawRef(m.JoinRef)}
+	var answer struct {
+		Status   string          `json:"status"`
+		Response json.RawMessage `json:"response"`
+		Assigns  map[string]any  `json:"assigns"`
+	}
+	code, err := s.hub.callHook(cfg, rule.Join.Upstream, "join", body, &answer, http.StatusUnauthorized, http.StatusForbidden)
+	switch {
+	case err != nil:
+		return "error", JSONPayload(reasonJSON(reasonUpstreamUnavailable)), nil
+	case code == http.StatusUnauthorized || code == http.StatusForbidden:
+		return "error", JSONPayload(reasonJSON(ReasonUnauthorized)), nil
+	}
+	status = answer.Status
+	if status == "" {
+		status = "ok"
+	}
+	response = JSONPayload(answer.Response)
+	if len(answer.Response) == 0 || string(answer.Response) == "null" {
+		response = JSONPayload(emptyObject)
+	}
+	assigns = maps.Clone(s.assigns)
+	if assigns == nil {
+		assigns = map[string]any{}
+	}
+	maps.Copy(assigns, answer.Assigns)
+	return status, response, assigns
+}
+
+// handleInUpstream forwards a push to the handle_in webhook and carries out
+// its answer: broadcasts, broadcast_from, pushes, then the reply, then stop.
+func (s *Socket) handleInUpstream(cfg *Config, sub *subscription, url string, m *Message) {
+	body := struct {
+		Socket  hookSocket      `json:"socket"`
+		Topic   string          `json:"topic"`
+		Event   string          `json:"event"`
+		Payload json.RawMessage `json:"payload"`
+		Binary  *string         `json:"binary,omitempty"`
+		Ref     json.RawMessage `json:"ref"`
+		JoinRef json.RawMessage `json:"join_ref"`
+	}{Socket: s.hookSocket(sub.assigns), Topic: m.Topic, Event: m.Event, Payload: jsonOrNull(m.Payload),
+		Ref: rawRef(m.Ref), JoinRef: rawRef(m.JoinRef)}
+	if m.Payload.Binary {
+		b64 := base64.StdEncoding.EncodeToString(m.Payload.Data)
+		body.Binary = &b64
+	}
+	var answer struct {
+		Reply         *hookReply     `json:"reply"`
+		Broadcast     []hookMessage  `json:"broadcast"`
+		BroadcastFrom []hookMessage  `json:"broadcast_from"`
+		Push          []hookMessage  `json:"push"`
+		Assigns       map[string]any `json:"assigns"`
+		Stop          *struct {
+			Reason string `json:"reason"`
+		} `json:"stop"`
+	}
+	if _, err := s.hub.callHook(cfg, url, "handle_in", body, &answer); err != nil {
+		s.replyError(sub.joinRef, m.Ref, m.Topic, reasonUpstreamUnavailable)
+		return
+	}
+	log := cfg.Logger.With(zap.String("url", url), zap.String("topic", m.Topic), zap.String("event", m.Event))
+	for _, b := range answer.Broadcast {
+		s.hookBroadcast(log, sub, b, 0)
+	}
+	for _, b := range answer.BroadcastFrom {
+		s.hookBroadcast(log, sub, b, sub.id)
+	}
+	pushFailed := false
+	for _, p := range answer.Push {
+		payload, err := p.payload()
+		if err == nil && p.Event == "" {
+			err = errors.New("push without event")
+		}
+		if err != nil {
+			log.Warn("webhook push item skipped", zap.Error(err))
+			continue
+		}
+		f, err := s.ser.EncodeMessage(sub.joinRef, nil, m.Topic, p.Event, payload)
+		if err != nil {
+			log.Warn("webhook push not encodable for this client", zap.String("vsn", s.vsn), zap.Error(err))
+			pushFailed = true
+			continue
+		}
+		s.send(f)
+	}
+	if answer.Assigns != nil {
+		if sub.assigns == nil {
+			sub.assigns = map[string]any{}
+		}
+		maps.Copy(sub.assigns, answer.Assigns)
+	}
+	switch {
+	case pushFailed:
+		s.replyError(sub.joinRef, m.Ref, m.Topic, replyErrorReason(ErrBinaryUnsupported))
+	case answer.Reply != nil:
+		status := answer.Reply.Status
+		if status == "" {
+			status = "ok"
+		}
+		response, err := answer.Reply.payload()
+		if err != nil {
+			log.Warn("webhook reply invalid", zap.Error(err))
+			s.replyError(sub.joinRef, m.Ref, m.Topic, reasonUpstreamUnavailable)
+			break
+		}
+		s.reply(sub.joinRef, m.Ref, m.Topic, status, response)
+	}
+	if answer.Stop != nil {
+		// The app asked to stop: no leave webhook for its own decision.
+		s.hub.unsubscribe(sub)
+		delete(s.channels, sub.topic)
+		s.sendControlEvent(sub, EventClose, emptyObject)
+	}
+}
+
+// hookBroadcast publishes one broadcast item of a handle_in answer.
+func (s *Socket) hookBroadcast(log *zap.Logger, sub *subscription, b hookMessage, exclude uint64) {
+	payload, err := b.payload()
+	switch {
+	case err != nil:
+	case b.Event == "":
+		err = errors.New("broadcast without event")
+	case !payload.Binary && !payload.IsObject():
+		err = ErrPayloadNotObject
+	case isReservedEvent(b.Event):
+		err = fmt.Errorf("event %q is reserved", b.Event)
+	}
+	if err != nil {
+		log.Warn("webhook broadcast item skipped", zap.Error(err))
+		return
+	}
+	if err := s.hub.Broadcast(context.Background(), sub.topic, b.Event, payload, exclude); err != nil {
+		log.Error("webhook broadcast failed", zap.Error(err))
+	}
+}
+
+// payload decodes an item's payload: binary (base64) or JSON ({} when
+// missing).
+func (hm hookMessage) payload() (Payload, error) {
+	return hookPayload(hm.Payload, hm.Binary)
+}
+
+func (hr hookReply) payload() (Payload, error) {
+	return hookPayload(hr.Response, hr.Binary)
+}
+
+func hookPayload(raw json.RawMessage, b64 *string) (Payload, error) {
+	if b64 != nil {
+		data, err := base64.StdEncoding.DecodeString(*b64)
+		if err != nil {
+			return Payload{}, fmt.Errorf("binary is not base64: %w", err)
+		}
+		return BinaryPayload(data), nil
+	}
+	if len(raw) == 0 || string(raw) == "null" {
+		return JSONPayload(emptyObject), nil
+	}
+	return JSONPayload(raw), nil
+}
+
+// notifyLeave queues the leave webhook of a channel, if its rule has one.
+func (s *Socket) notifyLeave(cfg *Config, sub *subscription, reason string) {
+	rule, _, ok := cfg.Rules.Route(sub.topic)
+	if !ok || rule.LeaveUpstream == "" {
+		return
+	}
+	if cfg.Webhooks == nil {
+		cfg.Logger.Warn("leave webhook skipped: no webhook client configured", zap.String("topic", sub.topic))
+		return
+	}
+	body, err := json.Marshal(struct {
+		Socket hookSocket `json:"socket"`
+		Topic  string     `json:"topic"`
+		Reason string     `json:"reason"`
+	}{s.hookSocket(sub.assigns), sub.topic, reason})
+	if err != nil {
+		return
+	}
+	cfg.Webhooks.Notify(rule.LeaveUpstream, "leave", body)
+}
+
+// jsonOrNull returns a JSON payload as raw JSON, or null for binary and
+// empty payloads.
+func jsonOrNull(p Payload) json.RawMessage {
+	if p.Binary || len(p.JSON) == 0 {
+		return json.RawMessage("null")
+	}
+	return p.JSON
+}
+
+// rawRef returns a ref as raw JSON.
+func rawRef(r Ref) json.RawMessage {
+	if r.IsNull() {
+		return json.RawMessage("null")
+	}
+	return json.RawMessage(r)
+}
