@@ -169,8 +169,10 @@ func (h *Handler) Validate() error {
 // lives on while a newer config uses the same path; otherwise its sockets
 // are closed with 1001.
 func (h *Handler) Cleanup() error {
+	// Closed last: sockets closed by this cleanup queue their leave
+	// webhooks through it, and Close drains that queue.
 	if h.webhooks != nil {
-		defer h.webhooks.Close() // after the hub switched to the newer config
+		defer h.webhooks.Close()
 	}
 	if h.poolKey == "" {
 		return nil

@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"sync"
 	"sync/atomic"
+	"time"
 
 	"go.uber.org/zap"
 
@@ -24,6 +25,8 @@ type Hub struct {
 	node   string
 	topics *topicTable
 	nextID atomic.Uint64
+
+	live sync.WaitGroup // registered sockets that have not terminated yet
 
 	mu      sync.Mutex
 	sockets map[*Socket]struct{}
@@ -159,9 +162,13 @@ func (h *Hub) Sockets() int {
 // Subscribers returns the number of local subscribers of topic.
 func (h *Hub) Subscribers(topic string) int { return h.topics.count(topic) }
 
+// closeWait bounds how long Close waits for sockets to finish.
+const closeWait = closeGrace + 2*time.Second
+
 // Close closes every socket with 1001 (clients reconnect, to this node
-// after a restart or to another one) and closes the broker. New sockets are
-// refused afterwards.
+// after a restart or to another one), waits up to closeWait for them to
+// terminate (their leave webhooks are queued by then), and closes the
+// broker. New sockets are refused afterwards.
 func (h *Hub) Close() error {
 	h.mu.Lock()
 	h.closed = true
@@ -172,6 +179,13 @@ func (h *Hub) Close() error {
 	h.mu.Unlock()
 	for _, s := range list {
 		s.closeFor(LeaveReasonShutdown, CloseGoingAway, "shutdown")
+	}
+	done := make(chan struct{})
+	go func() { h.live.Wait(); close(done) }()
+	select {
+	case <-done:
+	case <-time.After(closeWait):
+		h.logger().Warn("sockets still open after shutdown wait", zap.Duration("waited", closeWait))
 	}
 	if err := h.broker.Close(); err != nil {
 		return fmt.Errorf("closing broker: %w", err)
@@ -186,6 +200,7 @@ func (h *Hub) register(s *Socket) bool {
 	if h.closed {
 		return false
 	}
+	h.live.Add(1)
 	h.sockets[s] = struct{}{}
 	if s.id != "" {
 		set := h.byID[s.id]
@@ -217,6 +232,9 @@ func (h *Hub) unregister(s *Socket) {
 	}
 	h.mu.Lock()
 	defer h.mu.Unlock()
+	if _, ok := h.sockets[s]; ok {
+		h.live.Done()
+	}
 	delete(h.sockets, s)
 	if set := h.byID[s.id]; set != nil {
 		delete(set, s)
