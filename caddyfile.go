@@ -176,14 +176,22 @@ func parseChannel(d *caddyfile.Dispenser) (channels.ChannelSpec, error) {
 			if kw != "upstream" {
 				return c, d.Errf("channel %s: leave: want upstream <url>, got %q", c.Pattern, kw)
 			}
+			if err := checkUpstreamURL(url); err != nil {
+				return c, d.Errf("channel %s: leave upstream: %v", c.Pattern, err)
+			}
 			c.Leave = &channels.LeaveSpec{Upstream: url}
 		case "handle_in":
 			var hi channels.HandleInSpec
 			if !d.Args(&hi.Event, &hi.Action) {
 				return c, d.ArgErr()
 			}
-			if hi.Action == "upstream" && !d.Args(&hi.Upstream) {
-				return c, d.Errf("channel %s: handle_in %s upstream: missing URL", c.Pattern, hi.Event)
+			if hi.Action == "upstream" {
+				if !d.Args(&hi.Upstream) {
+					return c, d.Errf("channel %s: handle_in %s upstream: missing URL", c.Pattern, hi.Event)
+				}
+				if err := checkUpstreamURL(hi.Upstream); err != nil {
+					return c, d.Errf("channel %s: handle_in %s upstream: %v", c.Pattern, hi.Event, err)
+				}
 			}
 			if d.NextArg() {
 				return c, d.ArgErr()
@@ -209,6 +217,12 @@ func parseChannel(d *caddyfile.Dispenser) (channels.ChannelSpec, error) {
 	return c, nil
 }
 
+// checkUpstreamURL validates a webhook URL at parse time unless it holds
+// placeholders (then it is checked once they are replaced, at provision).
+func checkUpstreamURL(u string) error {
+	return channels.ValidateUpstreamURL(standInForPlaceholders(u))
+}
+
 // standInForPlaceholders replaces an upstream URL that contains
 // placeholders with a valid stand-in, so the rest of a channel can be
 // checked at parse time; the real URLs are checked when the config is
@@ -232,10 +246,19 @@ func parseGate(d *caddyfile.Dispenser, kind channels.ExprKind, withReply bool) (
 	rest := args[1:]
 	switch g.Action {
 	case "upstream":
-		if len(rest) != 1 {
-			return nil, d.Errf("%s upstream: want exactly one URL", what)
+		if len(rest) == 0 {
+			return nil, d.Errf("%s upstream: missing URL", what)
+		}
+		if len(rest) > 1 {
+			if rest[1] == "reply" {
+				return nil, d.Errf("%s upstream: reply is not allowed (the webhook answers with its own response)", what)
+			}
+			return nil, d.Errf("%s upstream: want exactly one URL, got %q after it", what, rest[1])
 		}
 		g.Upstream = rest[0]
+		if err := checkUpstreamURL(g.Upstream); err != nil {
+			return nil, d.Errf("%s upstream: %v", what, err)
+		}
 		for nesting := d.Nesting(); d.NextBlock(nesting); {
 			if d.Val() != "forward_headers" || kind != channels.ExprConnect {
 				return nil, d.Errf("%s upstream: unrecognized subdirective %q", what, d.Val())
@@ -243,6 +266,11 @@ func parseGate(d *caddyfile.Dispenser, kind channels.ExprKind, withReply bool) (
 			names := d.RemainingArgs()
 			if len(names) == 0 {
 				return nil, d.ArgErr()
+			}
+			for _, n := range names {
+				if err := channels.ValidateHeaderName(n); err != nil {
+					return nil, d.Errf("forward_headers: %v", err)
+				}
 			}
 			g.ForwardHeaders = append(g.ForwardHeaders, names...)
 		}

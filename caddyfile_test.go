@@ -218,6 +218,89 @@ func TestUnmarshalCaddyfile(t *testing.T) {
 			input: "channels {\n\tchannel secret:* {\n\t\tjoin deny \"go away\"\n\t}\n}",
 			want:  `{"channels": [{"pattern": "secret:*", "join": {"action": "deny", "reason": "go away"}}]}`,
 		},
+		{
+			name: "connect upstream with forward_headers and webhook settings",
+			input: `channels {
+				connect upstream http://127.0.0.1:3000/socket/connect {
+					forward_headers Cookie Authorization
+					forward_headers User-Agent
+				}
+				webhook_secret {env.CHANNELS_WEBHOOK_SECRET}
+				webhook_timeout 3s
+			}`,
+			want: `{
+				"connect": {"action": "upstream", "upstream": "http://127.0.0.1:3000/socket/connect",
+					"forward_headers": ["Cookie", "Authorization", "User-Agent"]},
+				"webhook_secret": "{env.CHANNELS_WEBHOOK_SECRET}",
+				"webhook_timeout": 3000000000
+			}`,
+		},
+		{
+			name:  "connect upstream without a block",
+			input: "channels {\n\tconnect upstream https://app.internal/socket/connect\n}",
+			want:  `{"connect": {"action": "upstream", "upstream": "https://app.internal/socket/connect"}}`,
+		},
+		{
+			name: "issue 3 webhooks example",
+			input: `channels {
+				connect upstream http://localhost:3000/socket/connect {
+					forward_headers Cookie Authorization User-Agent
+				}
+				webhook_secret {env.CHANNELS_WEBHOOK_SECRET}
+				webhook_timeout 3s
+				channel room:* {
+					join upstream http://localhost:3000/channels/join
+					handle_in typing broadcast_from
+					handle_in * upstream http://localhost:3000/channels/event
+					leave upstream http://localhost:3000/channels/leave
+				}
+			}`,
+			want: `{
+				"connect": {"action": "upstream", "upstream": "http://localhost:3000/socket/connect",
+					"forward_headers": ["Cookie", "Authorization", "User-Agent"]},
+				"channels": [{"pattern": "room:*",
+					"join": {"action": "upstream", "upstream": "http://localhost:3000/channels/join"},
+					"handle_in": [
+						{"event": "typing", "action": "broadcast_from"},
+						{"event": "*", "action": "upstream", "upstream": "http://localhost:3000/channels/event"}
+					],
+					"leave": {"upstream": "http://localhost:3000/channels/leave"}
+				}],
+				"webhook_secret": "{env.CHANNELS_WEBHOOK_SECRET}",
+				"webhook_timeout": 3000000000
+			}`,
+		},
+		{
+			name: "declarative join with upstream events and leave",
+			input: `channels {
+				channel lobby {
+					join allow
+					handle_in * broadcast
+					handle_in vote upstream http://127.0.0.1:3000/vote
+					leave upstream https://app.internal/leave
+				}
+			}`,
+			want: `{"channels": [{"pattern": "lobby", "join": {"action": "allow"},
+				"handle_in": [
+					{"event": "*", "action": "broadcast"},
+					{"event": "vote", "action": "upstream", "upstream": "http://127.0.0.1:3000/vote"}
+				],
+				"leave": {"upstream": "https://app.internal/leave"}
+			}]}`,
+		},
+		{
+			name: "placeholder in an upstream URL path",
+			input: `channels {
+				connect upstream http://127.0.0.1:3000/{env.CONNECT_PATH}
+				channel room:* {
+					join upstream http://127.0.0.1:3000/{env.JOIN_PATH}
+				}
+			}`,
+			want: `{
+				"connect": {"action": "upstream", "upstream": "http://127.0.0.1:3000/{env.CONNECT_PATH}"},
+				"channels": [{"pattern": "room:*", "join": {"action": "upstream", "upstream": "http://127.0.0.1:3000/{env.JOIN_PATH}"}}]
+			}`,
+		},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -684,6 +767,138 @@ func TestUnmarshalCaddyfileErrors(t *testing.T) {
 			want:  "wrong argument count",
 			line:  2,
 		},
+		{
+			name:  "connect upstream without URL",
+			input: "channels {\n\tconnect upstream\n}",
+			want:  "connect upstream: missing URL",
+			line:  2,
+		},
+		{
+			name:  "connect upstream with two URLs",
+			input: "channels {\n\tconnect upstream http://a.test/ http://b.test/\n}",
+			want:  "connect upstream: want exactly one URL",
+			line:  2,
+		},
+		{
+			name:  "join upstream without URL",
+			input: "channels {\n\tchannel room:* {\n\t\tjoin upstream\n\t}\n}",
+			want:  "join upstream: missing URL",
+			line:  3,
+		},
+		{
+			name:  "join upstream with two URLs",
+			input: "channels {\n\tchannel room:* {\n\t\tjoin upstream http://a.test/ http://b.test/\n\t}\n}",
+			want:  "join upstream: want exactly one URL",
+			line:  3,
+		},
+		{
+			name:  "handle_in upstream without URL",
+			input: "channels {\n\tchannel room:* {\n\t\thandle_in new_msg upstream\n\t}\n}",
+			want:  "channel room:*: handle_in new_msg upstream: missing URL",
+			line:  3,
+		},
+		{
+			name:  "handle_in upstream with two URLs",
+			input: "channels {\n\tchannel room:* {\n\t\thandle_in * upstream http://a.test/ http://b.test/\n\t}\n}",
+			want:  "wrong argument count",
+			line:  3,
+		},
+		{
+			name:  "forward_headers on a join upstream",
+			input: "channels {\n\tchannel room:* {\n\t\tjoin upstream http://a.test/ {\n\t\t\tforward_headers Cookie\n\t\t}\n\t}\n}",
+			want:  `join upstream: unrecognized subdirective "forward_headers"`,
+			line:  4,
+		},
+		{
+			name:  "forward_headers without names",
+			input: "channels {\n\tconnect upstream http://a.test/ {\n\t\tforward_headers\n\t}\n}",
+			want:  "wrong argument count",
+			line:  3,
+		},
+		{
+			name:  "unknown subdirective in connect upstream",
+			input: "channels {\n\tconnect upstream http://a.test/ {\n\t\tforward_header Cookie\n\t}\n}",
+			want:  `connect upstream: unrecognized subdirective "forward_header"`,
+			line:  3,
+		},
+		{
+			name:  "leave without upstream",
+			input: "channels {\n\tchannel room:* {\n\t\tleave\n\t}\n}",
+			want:  "wrong argument count",
+			line:  3,
+		},
+		{
+			name:  "leave with a URL but no upstream keyword",
+			input: "channels {\n\tchannel room:* {\n\t\tleave http://a.test/\n\t}\n}",
+			want:  "wrong argument count",
+			line:  3,
+		},
+		{
+			name:  "leave with another keyword",
+			input: "channels {\n\tchannel room:* {\n\t\tleave allow http://a.test/\n\t}\n}",
+			want:  `channel room:*: leave: want upstream <url>, got "allow"`,
+			line:  3,
+		},
+		{
+			name:  "leave upstream with two URLs",
+			input: "channels {\n\tchannel room:* {\n\t\tleave upstream http://a.test/ http://b.test/\n\t}\n}",
+			want:  "wrong argument count",
+			line:  3,
+		},
+		{
+			name:  "duplicate leave",
+			input: "channels {\n\tchannel room:* {\n\t\tleave upstream http://a.test/\n\t\tleave upstream http://b.test/\n\t}\n}",
+			want:  "channel room:*: duplicate leave",
+			line:  4,
+		},
+		{
+			name:  "join upstream with a reply",
+			input: "channels {\n\tchannel room:* {\n\t\tjoin upstream http://a.test/ reply \"{'x': 1}\"\n\t}\n}",
+			want:  "join upstream:",
+			line:  3,
+		},
+		{
+			name:  "duplicate webhook_secret",
+			input: "channels {\n\twebhook_secret a\n\twebhook_secret b\n}",
+			want:  `duplicate "webhook_secret"`,
+			line:  3,
+		},
+		{
+			name:  "bad webhook_timeout",
+			input: "channels {\n\twebhook_timeout soon\n}",
+			want:  `webhook_timeout: invalid duration "soon"`,
+			line:  2,
+		},
+		{
+			name:  "webhook_secret without argument",
+			input: "channels {\n\twebhook_secret\n}",
+			want:  "wrong argument count or unexpected line ending after 'webhook_secret'",
+			line:  2,
+		},
+		{
+			name:  "non-http connect upstream URL",
+			input: "channels {\n\tconnect upstream ftp://a.test/connect\n\tpath /socket\n}",
+			want:  `upstream URL "ftp://a.test/connect" must be an absolute http:// or https:// URL`,
+			line:  2,
+		},
+		{
+			name:  "non-http join upstream URL",
+			input: "channels {\n\tchannel room:* {\n\t\tjoin upstream ftp://a.test/join\n\t\thandle_in ping reply\n\t}\n}",
+			want:  `upstream URL "ftp://a.test/join" must be an absolute http:// or https:// URL`,
+			line:  3,
+		},
+		{
+			name:  "non-http handle_in upstream URL",
+			input: "channels {\n\tchannel room:* {\n\t\thandle_in * upstream ws://a.test/event\n\t\tjoin allow\n\t}\n}",
+			want:  `upstream URL "ws://a.test/event" must be an absolute http:// or https:// URL`,
+			line:  3,
+		},
+		{
+			name:  "leave upstream URL without scheme",
+			input: "channels {\n\tchannel room:* {\n\t\tleave upstream localhost:3000/leave\n\t\tjoin allow\n\t}\n}",
+			want:  `upstream URL "localhost:3000/leave" must be an absolute http:// or https:// URL`,
+			line:  3,
+		},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -700,5 +915,49 @@ func TestUnmarshalCaddyfileErrors(t *testing.T) {
 				t.Errorf("error %q does not end with %q", msg, at)
 			}
 		})
+	}
+}
+
+// TestUnmarshalCaddyfileUpstreamPlaceholders checks that upstream URLs made
+// of placeholders are kept verbatim by the parser (they are replaced and
+// validated when the config is provisioned), and that the rest of their
+// channel is still checked.
+func TestUnmarshalCaddyfileUpstreamPlaceholders(t *testing.T) {
+	t.Parallel()
+	input := `channels {
+		connect upstream {env.APP_URL}/socket/connect
+		channel room:* {
+			join upstream {env.APP_URL}/channels/join
+			handle_in * upstream {env.APP_URL}/channels/event
+			leave upstream {env.APP_URL}/channels/leave
+		}
+	}`
+	h, err := unmarshalTestfile(input)
+	if err != nil {
+		t.Fatalf("UnmarshalCaddyfile: %v", err)
+	}
+	got, err := json.Marshal(h)
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := `{"connect":{"action":"upstream","upstream":"{env.APP_URL}/socket/connect"},` +
+		`"channels":[{"pattern":"room:*","join":{"action":"upstream","upstream":"{env.APP_URL}/channels/join"},` +
+		`"handle_in":[{"event":"*","action":"upstream","upstream":"{env.APP_URL}/channels/event"}],` +
+		`"leave":{"upstream":"{env.APP_URL}/channels/leave"}}]}`
+	if string(got) != want {
+		t.Errorf("JSON mismatch\n got: %s\nwant: %s", got, want)
+	}
+	// Once the placeholder is known, the rules compile.
+	spec := h.RulesSpec.MapUpstreams(func(u string) string {
+		return strings.ReplaceAll(u, "{env.APP_URL}", "http://127.0.0.1:3000")
+	})
+	if _, err := channels.CompileRules(spec); err != nil {
+		t.Errorf("CompileRules with the placeholder replaced: %v", err)
+	}
+
+	// A placeholder URL does not hide the other errors of its channel.
+	_, err = unmarshalTestfile("channels {\n\tchannel room:* {\n\t\tjoin upstream {env.APP_URL}/join\n\t\thandle_in phx_leave broadcast\n\t}\n}")
+	if err == nil || !strings.Contains(err.Error(), "phx_leave") {
+		t.Errorf("error %v, want one naming phx_leave", err)
 	}
 }

@@ -222,8 +222,14 @@ func (s *Socket) handleInUpstream(cfg *Config, sub *subscription, url string, m 
 	pushFailed := false
 	for _, p := range answer.Push {
 		payload, err := p.payload()
-		if err == nil && p.Event == "" {
+		switch {
+		case err != nil:
+		case p.Event == "":
 			err = errors.New("push without event")
+		case !payload.Binary && !payload.IsObject():
+			err = ErrPayloadNotObject
+		case isReservedEvent(p.Event):
+			err = fmt.Errorf("event %q is reserved", p.Event)
 		}
 		if err != nil {
 			log.Warn("webhook push item skipped", zap.Error(err))
@@ -231,8 +237,9 @@ func (s *Socket) handleInUpstream(cfg *Config, sub *subscription, url string, m 
 		}
 		f, err := s.ser.EncodeMessage(sub.joinRef, nil, m.Topic, p.Event, payload)
 		if err != nil {
+			// A binary push to a V1 client: it gets an error reply instead.
 			log.Warn("webhook push not encodable for this client", zap.String("vsn", s.vsn), zap.Error(err))
-			pushFailed = true
+			pushFailed = pushFailed || errors.Is(err, ErrBinaryUnsupported)
 			continue
 		}
 		s.send(f)

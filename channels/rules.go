@@ -293,13 +293,13 @@ func compileGate(spec *GateSpec, condKind ExprKind, allowReply bool) (Gate, erro
 		return Gate{}, fmt.Errorf("an expression is only valid with action if, not %s", action)
 	}
 	if action == GateUpstream {
-		if err := validateUpstreamURL(spec.Upstream); err != nil {
+		if err := ValidateUpstreamURL(spec.Upstream); err != nil {
 			return Gate{}, err
 		}
 		g.Upstream = spec.Upstream
 		for _, h := range spec.ForwardHeaders {
-			if h == "" || strings.ContainsAny(h, " \t:") {
-				return Gate{}, fmt.Errorf("forward_headers: invalid header name %q", h)
+			if err := ValidateHeaderName(h); err != nil {
+				return Gate{}, fmt.Errorf("forward_headers: %w", err)
 			}
 			g.ForwardHeaders = append(g.ForwardHeaders, strings.ToLower(h))
 		}
@@ -541,7 +541,7 @@ func compileChannel(cs ChannelSpec) (ChannelRule, error) {
 			return c, fmt.Errorf("handle_in %q: duplicate event", hs.Event)
 		}
 		if a == HandleInUpstream {
-			if err := validateUpstreamURL(hs.Upstream); err != nil {
+			if err := ValidateUpstreamURL(hs.Upstream); err != nil {
 				return c, fmt.Errorf("handle_in %q: %w", hs.Event, err)
 			}
 		} else if hs.Upstream != "" {
@@ -551,7 +551,7 @@ func compileChannel(cs ChannelSpec) (ChannelRule, error) {
 		c.HandleIns = append(c.HandleIns, HandleInRule{Event: hs.Event, Action: a, Upstream: hs.Upstream})
 	}
 	if cs.Leave != nil {
-		if err := validateUpstreamURL(cs.Leave.Upstream); err != nil {
+		if err := ValidateUpstreamURL(cs.Leave.Upstream); err != nil {
 			return c, fmt.Errorf("leave: %w", err)
 		}
 		c.LeaveUpstream = cs.Leave.Upstream
@@ -559,9 +559,22 @@ func compileChannel(cs ChannelSpec) (ChannelRule, error) {
 	return c, nil
 }
 
-// validateUpstreamURL checks a webhook URL: absolute http or https with a
+// ValidateHeaderName checks a forward_headers entry: an HTTP token.
+func ValidateHeaderName(h string) error {
+	if h == "" {
+		return errors.New("empty header name")
+	}
+	for _, c := range h {
+		if c > 0x7e || c <= ' ' || strings.ContainsRune(`"(),/:;<=>?@[\]{}`, c) {
+			return fmt.Errorf("invalid header name %q", h)
+		}
+	}
+	return nil
+}
+
+// ValidateUpstreamURL checks a webhook URL: absolute http or https with a
 // host. Placeholders must have been replaced before.
-func validateUpstreamURL(s string) error {
+func ValidateUpstreamURL(s string) error {
 	if s == "" {
 		return errors.New("upstream needs a URL")
 	}

@@ -1,0 +1,276 @@
+// Runs the stock phoenix.js client (npm phoenix 1.8.16, unmodified) against
+// a channels handler whose connect, join and handle_in are decided by the
+// example chat app (examples/backend/chat) over webhooks, with a
+// declarative `handle_in typing broadcast_from` mixed in.
+// TestPhoenixJSWebhooks in ../phoenixjs_webhooks_test.go starts the app and
+// Caddy and runs this file with:
+//
+//   CHANNELS_URL          ws://host:port/socket, fronting the chat app
+//   CHANNELS_TOKEN_ALICE  a login token of alice (member of private-staff)
+//   CHANNELS_TOKEN_CAROL  a login token of carol (not a member)
+//
+// The Go test then checks the leave notifications the app received: keep
+// the topics below in step with it (room:wh-leave is left, room:wh-bye is
+// stopped by the app, room:lobby stays joined until the sockets close).
+// Every test opens its own sockets, bounds every wait, and disconnects its
+// sockets at the end. A failing test appends the phoenix.js log of its
+// sockets to the assertion message.
+
+import { test } from "node:test"
+import assert from "node:assert/strict"
+import { setTimeout as sleep } from "node:timers/promises"
+import { Socket } from "phoenix"
+import WebSocket from "ws"
+
+const SOCKET_URL = process.env.CHANNELS_URL || "ws://localhost:9080/socket"
+const ALICE = process.env.CHANNELS_TOKEN_ALICE
+const CAROL = process.env.CHANNELS_TOKEN_CAROL
+
+// WAIT bounds every wait for something that should happen.
+const WAIT = 3000
+// QUIET is how long a test waits to be sure something does not happen.
+const QUIET = 300
+// TEST_TIMEOUT bounds a whole test.
+const TEST_TIMEOUT = 10000
+
+// show renders log data for the trace.
+function show(data) {
+  if (data === undefined) return ""
+  try {
+    return JSON.stringify(data)
+  } catch {
+    return String(data)
+  }
+}
+
+// Harness owns the sockets of one test and their combined phoenix.js log.
+class Harness {
+  constructor() {
+    this.t0 = Date.now()
+    this.trace = []
+    this.sockets = []
+  }
+
+  note(line) {
+    this.trace.push(`${String(Date.now() - this.t0).padStart(5)} ms ${line}`)
+  }
+
+  // socket creates (but does not connect) a phoenix.js Socket using ws.
+  socket(name, opts = {}) {
+    const s = new Socket(SOCKET_URL, {
+      transport: WebSocket,
+      timeout: WAIT,
+      logger: (kind, msg, data) => this.note(`[${name}] ${kind}: ${msg} ${show(data)}`),
+      ...opts,
+    })
+    s.onClose((ev) => this.note(`[${name}] close event: code ${ev && ev.code} reason ${show(ev && ev.reason)}`))
+    s.onError((err) => this.note(`[${name}] error event: ${err && err.message}`))
+    this.sockets.push(s)
+    return s
+  }
+
+  // user creates a socket authenticated with params {token}.
+  user(name, token) {
+    return this.socket(name, { params: { token } })
+  }
+
+  // disconnectAll disconnects every socket, each bounded by WAIT.
+  async disconnectAll() {
+    await Promise.all(this.sockets.map((s) => within(WAIT, "disconnect", (resolve) => s.disconnect(resolve)).catch(() => {})))
+  }
+}
+
+// scenario runs body with a fresh Harness, always disconnects its sockets,
+// and adds the socket log to any failure.
+function scenario(name, body) {
+  test(name, { timeout: TEST_TIMEOUT }, async () => {
+    assert.ok(ALICE && CAROL, "CHANNELS_TOKEN_ALICE and CHANNELS_TOKEN_CAROL must be set")
+    const h = new Harness()
+    try {
+      await body(h)
+    } catch (err) {
+      if (err && typeof err === "object") {
+        err.message = `${err.message}\n--- phoenix.js log ---\n${h.trace.join("\n")}`
+      }
+      throw err
+    } finally {
+      await h.disconnectAll()
+    }
+  })
+}
+
+// within runs executor like a Promise's and rejects after ms. The promise
+// counts as handled from the start, so an earlier failure does not turn it
+// into an unhandled rejection; awaiting it still throws.
+function within(ms, what, executor) {
+  const p = new Promise((resolve, reject) => {
+    const timer = setTimeout(() => reject(new Error(`timed out after ${ms} ms waiting for ${what}`)), ms)
+    executor(
+      (v) => { clearTimeout(timer); resolve(v) },
+      (e) => { clearTimeout(timer); reject(e) },
+    )
+  })
+  p.catch(() => {})
+  return p
+}
+
+// connect connects s and resolves on its first open; an error first rejects.
+function connect(s, what) {
+  return within(WAIT, `${what} to open`, (resolve, reject) => {
+    const refs = []
+    refs.push(s.onOpen(() => { s.off(refs); resolve() }))
+    refs.push(s.onError((e) => { s.off(refs); reject(new Error(`${what}: socket error before open: ${e && e.message}`)) }))
+    s.connect()
+  })
+}
+
+// outcome resolves with the first status a push receives.
+function outcome(push, what) {
+  return within(WAIT + 1000, what, (resolve) => {
+    push
+      .receive("ok", (response) => resolve({ status: "ok", response }))
+      .receive("error", (response) => resolve({ status: "error", response }))
+      .receive("timeout", () => resolve({ status: "timeout" }))
+  })
+}
+
+// joinOK joins ch and returns the response of its ok reply.
+async function joinOK(ch) {
+  const r = await outcome(ch.join(), `join ${ch.topic}`)
+  assert.equal(r.status, "ok", `join ${ch.topic}: got ${show(r)}`)
+  return r.response
+}
+
+// nextEvent resolves with the payload of the next event on ch.
+function nextEvent(ch, event, what) {
+  return within(WAIT, what || `${event} on ${ch.topic}`, (resolve) => {
+    const ref = ch.on(event, (payload) => { ch.off(event, ref); resolve(payload) })
+  })
+}
+
+// collect records every payload of event on ch.
+function collect(ch, event) {
+  const got = []
+  ch.on(event, (payload) => got.push(payload))
+  return got
+}
+
+// lobby connects alice and carol and joins both to room:lobby.
+async function lobby(h) {
+  const a = h.user("alice", ALICE)
+  const c = h.user("carol", CAROL)
+  await Promise.all([connect(a, "alice's socket"), connect(c, "carol's socket")])
+  const ca = a.channel("room:lobby")
+  const cc = c.channel("room:lobby")
+  assert.deepEqual(await joinOK(ca), { joined: "room:lobby" })
+  assert.deepEqual(await joinOK(cc), { joined: "room:lobby" })
+  return { ca, cc }
+}
+
+scenario("connect webhook: a valid token opens the socket, a bad one never does", async (h) => {
+  await connect(h.user("alice", ALICE), "socket with alice's token in params")
+  await connect(h.socket("alice-auth", { authToken: ALICE }), "socket with alice's token as authToken")
+
+  // A forged signature, a malformed token and no token at all.
+  const forged = ALICE.slice(0, ALICE.lastIndexOf(".") + 1) + "AAAA"
+  for (const [name, params] of [["forged", { token: forged }], ["garbage", { token: "nope" }], ["no-token", {}]]) {
+    const bad = h.socket(name, { params })
+    let opened = false
+    bad.onOpen(() => { opened = true })
+    const err = await within(WAIT, `an error on the ${name} socket`, (resolve) => {
+      bad.onError(resolve)
+      bad.connect()
+    })
+    bad.disconnect()
+    assert.equal(opened, false, `${name} socket opened`)
+    if (err && err.message) assert.match(err.message, /403/, `${name} socket`)
+  }
+})
+
+scenario("join webhook: the app's response, and its refusal of a non-member", async (h) => {
+  const a = h.user("alice", ALICE)
+  const c = h.user("carol", CAROL)
+  await Promise.all([connect(a, "alice's socket"), connect(c, "carol's socket")])
+
+  const room = a.channel("room:lobby")
+  assert.deepEqual(await joinOK(room), { joined: "room:lobby" })
+  assert.equal(room.state, "joined")
+
+  const priv = c.channel("room:private-staff")
+  const r = await outcome(priv.join(), "carol's join of room:private-staff")
+  priv.leave() // stop phoenix.js from retrying the refused join
+  assert.deepEqual(r, { status: "error", response: { reason: "not a member" } })
+
+  // The refusal affected neither carol's socket nor alice's channel.
+  assert.ok(c.isConnected())
+  const who = await outcome(room.push("whoami", {}), "whoami after the refusal")
+  assert.deepEqual(who, { status: "ok", response: { user: "alice", room: "lobby" } })
+})
+
+scenario("handle_in webhook: broadcast to both, whoami from assigns, unknown events refused", async (h) => {
+  const { ca, cc } = await lobby(h)
+
+  const gotA = nextEvent(ca, "new_msg", "new_msg on alice's socket (the sender)")
+  const gotC = nextEvent(cc, "new_msg", "new_msg on carol's socket")
+  const pushed = outcome(ca.push("new_msg", { body: "hi" }), "new_msg reply")
+  assert.deepEqual(await pushed, { status: "ok", response: {} })
+  assert.deepEqual(await gotA, { user: "alice", body: "hi" })
+  assert.deepEqual(await gotC, { user: "alice", body: "hi" })
+
+  assert.deepEqual(await outcome(cc.push("whoami", {}), "carol's whoami"),
+    { status: "ok", response: { user: "carol", room: "lobby" } })
+  assert.deepEqual(await outcome(ca.push("whoami", {}), "alice's whoami"),
+    { status: "ok", response: { user: "alice", room: "lobby" } })
+
+  assert.deepEqual(await outcome(ca.push("no_such_event", {}), "reply to an unknown event"),
+    { status: "error", response: { reason: "unknown event" } })
+  assert.deepEqual(await outcome(ca.push("new_msg", {}), "reply to new_msg without a body"),
+    { status: "error", response: { reason: "body must be a non-empty string" } })
+})
+
+scenario("handle_in webhook: a push answer reaches the sender only", async (h) => {
+  const { ca, cc } = await lobby(h)
+  const replies = []
+  ca.push("ping_me", { n: 1 }).receive("ok", (r) => replies.push(r)).receive("error", (r) => replies.push(r))
+  const pongsC = collect(cc, "pong")
+  assert.deepEqual(await nextEvent(ca, "pong", "pong on alice's socket"), { n: 1 })
+  await sleep(QUIET)
+  assert.deepEqual(pongsC, [], "the push reached another socket")
+  assert.deepEqual(replies, [], "ping_me is noreply, but got a reply")
+})
+
+scenario("declarative typing broadcast_from reaches the other socket only", async (h) => {
+  const { ca, cc } = await lobby(h)
+  const typingA = collect(ca, "typing")
+  const typingC = nextEvent(cc, "typing", "typing on carol's socket")
+  const typed = outcome(ca.push("typing", { user: "alice" }), "typing reply")
+  assert.deepEqual(await typingC, { user: "alice" })
+  assert.deepEqual(await typed, { status: "ok", response: {} })
+  await sleep(QUIET)
+  assert.deepEqual(typingA, [], "broadcast_from delivered typing to its sender")
+})
+
+scenario("handle_in webhook: bye stops the channel from the server", async (h) => {
+  const a = h.user("alice", ALICE)
+  await connect(a, "alice's socket")
+  const ch = a.channel("room:wh-bye")
+  assert.deepEqual(await joinOK(ch), { joined: "room:wh-bye" })
+
+  const closed = within(WAIT, "the server to close room:wh-bye (onClose)", (resolve) => ch.onClose(resolve))
+  const bye = outcome(ch.push("bye", {}), "bye reply")
+  assert.deepEqual(await bye, { status: "ok", response: {} })
+  await closed
+  assert.equal(ch.state, "closed")
+  await sleep(QUIET)
+  assert.equal(ch.state, "closed", "phoenix.js rejoined a channel the server closed")
+  assert.ok(a.isConnected(), "stopping a channel closed the socket")
+})
+
+scenario("channel.leave() is acknowledged (the Go side checks the leave webhook)", async (h) => {
+  const a = h.user("alice", ALICE)
+  await connect(a, "alice's socket")
+  const ch = a.channel("room:wh-leave")
+  assert.deepEqual(await joinOK(ch), { joined: "room:wh-leave" })
+  assert.deepEqual(await outcome(ch.leave(), "leave reply"), { status: "ok", response: {} })
+  assert.equal(ch.state, "closed")
+})
