@@ -9,6 +9,7 @@ package integration
 import (
 	"bytes"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"net/http"
@@ -16,6 +17,7 @@ import (
 	"os"
 	"reflect"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 
@@ -101,6 +103,13 @@ func tryDial(t *testing.T, path, query string, hdr http.Header) (*client, *http.
 		u += "?" + query
 	}
 	conn, resp, err := d.Dial(u, hdr)
+	// Right after a config load, Caddy's previous server (grace_period
+	// 1ns) may still reset a connection it had just accepted: retry that
+	// case only.
+	for try := 0; err != nil && errors.Is(err, syscall.ECONNRESET) && try < 3; try++ {
+		time.Sleep(20 * time.Millisecond)
+		conn, resp, err = d.Dial(u, hdr)
+	}
 	if err != nil {
 		return nil, resp, err
 	}

@@ -18,11 +18,18 @@ import (
 // control frame of its own; the socket's frames bypass gorilla's writer.
 var writeBufferPool = &sync.Pool{}
 
+// readBufferSize is the per-socket read buffer. Phoenix frames are small;
+// larger frames are read in several reads. A socket holds this buffer for
+// its whole life, so it dominates idle memory together with the reader's
+// stack.
+const readBufferSize = 1024
+
 // ServeWebSocket runs the Phoenix WebSocket transport for one request to
 // {path}/websocket: it checks the handshake (vsn, origin, auth token,
-// connect rules), upgrades, and serves the socket until it closes. It
+// connect rules), upgrades, and hands the socket to its own read loop. It
 // returns an *HTTPError when the request is refused before the upgrade and
-// nil once an upgraded socket has ended.
+// nil once the socket is upgraded; the request's context ends then, while
+// the socket lives on.
 func (h *Hub) ServeWebSocket(w http.ResponseWriter, r *http.Request) error {
 	cfg := h.Config()
 	if r.Method != http.MethodGet {
@@ -75,11 +82,15 @@ func (h *Hub) ServeWebSocket(w http.ResponseWriter, r *http.Request) error {
 	if err := h.connect(cfg, s, r); err != nil {
 		return err
 	}
+	// Connect params and headers only serve the connect rules; an idle
+	// socket should not carry them.
+	s.params, s.headers = nil, nil
 
 	var upgradeErr *HTTPError
 	up := websocket.Upgrader{
 		Subprotocols:    []string{"phoenix"},
 		CheckOrigin:     func(*http.Request) bool { return true }, // checked above
+		ReadBufferSize:  readBufferSize,
 		WriteBufferPool: writeBufferPool,
 		Error: func(_ http.ResponseWriter, _ *http.Request, status int, reason error) {
 			upgradeErr = &HTTPError{Status: status, Err: reason}
@@ -100,7 +111,11 @@ func (h *Hub) ServeWebSocket(w http.ResponseWriter, r *http.Request) error {
 		return nil
 	}
 	h.subscribeID(s)
-	s.readLoop(conn)
+	// The read loop runs on its own goroutine and ServeHTTP returns: the
+	// HTTP server's goroutine, its deep stack (the middleware chain), the
+	// request and the connection's buffered writer are released, so an idle
+	// socket costs only its reader goroutine, read buffer and state.
+	go s.readLoop(conn)
 	return nil
 }
 
