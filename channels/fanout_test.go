@@ -120,20 +120,3 @@ func TestDeliverBinarySkipsV1(t *testing.T) {
 		t.Fatalf("V2 subscriber got %v", got)
 	}
 }
-
-func BenchmarkDeliver1000(b *testing.B) {
-	h := newTestHub(b)
-	var subs []*subscription
-	for i := 0; i < 1000; i++ {
-		subs = append(subs, newTestSubscriber(h, V2, "room:big"))
-	}
-	m := &pubsub.Message{Topic: "room:big", Event: "e", Payload: []byte(`{"body":"hello","ts":1234567890}`), Node: h.node}
-	b.ReportAllocs()
-	for b.Loop() {
-		for _, s := range subs {
-			s.sock.q.pending = s.sock.q.pending[:0]
-			s.sock.q.bytes = 0
-		}
-		h.deliver(m)
-	}
-}

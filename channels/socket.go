@@ -120,7 +120,10 @@ func (s *Socket) join(m *Message) {
 		return
 	}
 
-	vars := &Vars{Params: payloadParams(m.Payload), Assigns: s.assigns, Topic: m.Topic, Subtopic: subtopic, Now: time.Now()}
+	vars := &Vars{Assigns: s.assigns, Topic: m.Topic, Subtopic: subtopic, Now: time.Now()}
+	if rule.Join.Cond != nil || rule.Join.Reply != nil {
+		vars.Params = payloadParams(m.Payload) // only expressions read the join payload
+	}
 	allowed, reason, err := rule.Join.Decide(vars)
 	if err != nil {
 		cfg.Logger.Warn("join condition failed to evaluate; refusing",

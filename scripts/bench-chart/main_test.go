@@ -1,0 +1,123 @@
+package main
+
+import (
+	"image/color"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+)
+
+func TestParseResultsErrors(t *testing.T) {
+	tests := []struct {
+		in   string
+		want string
+	}{
+		{`{}`, "decoding results"},
+		{`[]`, "no results"},
+		{`[{"server":"","subscribers":1}]`, "result 0: empty server"},
+		{`[{"server":"a","subscribers":0}]`, "result 0 (a): subscribers must be positive"},
+		{`[{"server":"a","subscribers":1,"deliveries_per_sec":-1}]`, "deliveries_per_sec must be"},
+		{`[{"server":"a","subscribers":1,"p99_ms":1e300}]`, "p99_ms must be"},
+		{`[{"server":"a","subscribers":1,"p99_ms":"1"}]`, "decoding results"},
+	}
+	for _, tt := range tests {
+		_, err := parseResults([]byte(tt.in))
+		if err == nil || !strings.Contains(err.Error(), tt.want) {
+			t.Errorf("parseResults(%s) = %v, want an error containing %q", tt.in, err, tt.want)
+		}
+	}
+}
+
+func TestFormatNumber(t *testing.T) {
+	tests := []struct {
+		v    float64
+		want string
+	}{
+		{0, "0"}, {12, "12"}, {0.25, "0.25"}, {2.5, "2.5"}, {1000, "1K"}, {1500, "1.5K"},
+		{250000, "250K"}, {1e6, "1M"}, {1.25e6, "1.25M"}, {15000, "15K"},
+	}
+	for _, tt := range tests {
+		if got := formatNumber(tt.v); got != tt.want {
+			t.Errorf("formatNumber(%v) = %q, want %q", tt.v, got, tt.want)
+		}
+	}
+}
+
+func TestNiceScale(t *testing.T) {
+	tests := []struct{ max, step, top float64 }{
+		{0, 1, 5}, {270000, 100000, 300000}, {140, 50, 150}, {8.8, 2, 10}, {1, 0.25, 1.25},
+	}
+	for _, tt := range tests {
+		if step, top := niceScale(tt.max); step != tt.step || top != tt.top {
+			t.Errorf("niceScale(%v) = %v, %v; want %v, %v", tt.max, step, top, tt.step, tt.top)
+		}
+	}
+}
+
+// countColor counts the pixels of exactly colour c.
+func countColor(t *testing.T, results []Result, c color.RGBA) int {
+	t.Helper()
+	img := drawChart(results, "t")
+	n := 0
+	for i := 0; i < len(img.Pix); i += 4 {
+		if img.Pix[i] == c.R && img.Pix[i+1] == c.G && img.Pix[i+2] == c.B {
+			n++
+		}
+	}
+	return n
+}
+
+// Each series gets its own colour; a series without values only shows in
+// the legend.
+func TestDrawChartSeries(t *testing.T) {
+	v := func(f float64) *float64 { return &f }
+	legendOnly := countColor(t, []Result{{Server: "a", Subscribers: 10}}, palette[0])
+	withData := countColor(t, []Result{
+		{Server: "a", Subscribers: 10, DeliveriesPerSec: v(100), P99Ms: v(2)},
+		{Server: "a", Subscribers: 100, DeliveriesPerSec: v(300), P99Ms: v(5)},
+	}, palette[0])
+	if legendOnly == 0 || withData <= legendOnly+100 {
+		t.Fatalf("series pixels: %d with data, %d legend only", withData, legendOnly)
+	}
+	second := countColor(t, []Result{
+		{Server: "a", Subscribers: 10, DeliveriesPerSec: v(100)},
+		{Server: "b", Subscribers: 10, DeliveriesPerSec: v(200)},
+	}, palette[1])
+	if second == 0 {
+		t.Fatal("second series not drawn in the second colour")
+	}
+}
+
+func TestRunSample(t *testing.T) {
+	out := filepath.Join(t.TempDir(), "chart.png")
+	if err := run("sample.json", out, "sample"); err != nil {
+		t.Fatal(err)
+	}
+	b, err := os.ReadFile(out)
+	if err != nil || len(b) < 8 || string(b[1:4]) != "PNG" {
+		t.Fatalf("chart file: %d bytes, %v", len(b), err)
+	}
+	if err := run("missing.json", out, ""); err == nil {
+		t.Fatal("missing input accepted")
+	}
+}
+
+func FuzzParseResults(f *testing.F) {
+	f.Add([]byte(`[{"server":"a","subscribers":1,"deliveries_per_sec":5,"p99_ms":0.5}]`))
+	f.Add([]byte(`[{"server":"a","subscribers":3,"deliveries_per_sec":null},{"server":"b","subscribers":1,"p99_ms":1e15}]`))
+	f.Add([]byte(`[{"server":"a","subscribers":9223372036854775807,"deliveries_per_sec":0}]`))
+	f.Fuzz(func(t *testing.T, data []byte) {
+		results, err := parseResults(data)
+		if err != nil {
+			return
+		}
+		if len(results) > 50 {
+			return // drawing is slow; the parser is what is fuzzed
+		}
+		img := drawChart(results, "fuzz")
+		if img.Bounds().Dx() != chartW || img.Bounds().Dy() != chartH {
+			t.Fatalf("image is %v", img.Bounds())
+		}
+	})
+}
