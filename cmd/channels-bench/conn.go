@@ -1,0 +1,303 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"net/url"
+	"strconv"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/gorilla/websocket"
+)
+
+// portsPerIP is how many sockets are dialed from one loopback source
+// address before the next one is used; Linux's default ephemeral range
+// holds about 28,000 ports.
+const portsPerIP = 25000
+
+// dialer opens V2 WebSocket connections to the server, spreading source
+// addresses over 127.0.0.1..127.0.0.n when the target is loopback and more
+// sockets are needed than one source address has ports.
+type dialer struct {
+	ws      websocket.Dialer
+	url     string
+	sources []net.IP
+	next    atomic.Uint64
+	timeout time.Duration
+}
+
+// newDialer prepares dials to the socket endpoint base (e.g.
+// ws://127.0.0.1:8091/socket). localIPs is the number of loopback source
+// addresses (0: enough for sockets connections at once).
+func newDialer(base string, sockets, localIPs int, timeout time.Duration) (*dialer, error) {
+	u, err := wsURL(base)
+	if err != nil {
+		return nil, err
+	}
+	d := &dialer{url: u.String(), timeout: timeout}
+	d.ws = websocket.Dialer{
+		HandshakeTimeout: timeout,
+		ReadBufferSize:   4096,
+		WriteBufferSize:  4096,
+		WriteBufferPool:  &sync.Pool{},
+	}
+	if localIPs == 0 {
+		localIPs = (sockets + portsPerIP - 1) / portsPerIP
+	}
+	if localIPs > 1 {
+		if !isLoopbackHost(u.Hostname()) {
+			return nil, fmt.Errorf("-local-ips %d needs a loopback server address, not %q", localIPs, u.Hostname())
+		}
+		if localIPs > 254 {
+			return nil, fmt.Errorf("-local-ips %d: at most 254 loopback addresses", localIPs)
+		}
+		for i := 1; i <= localIPs; i++ {
+			d.sources = append(d.sources, net.IPv4(127, 0, 0, byte(i)))
+		}
+		d.ws.NetDialContext = d.dialFrom
+	}
+	return d, nil
+}
+
+// wsURL turns the socket endpoint into its WebSocket transport URL with
+// vsn=2.0.0: http(s) becomes ws(s) and "/websocket" is appended unless the
+// path already ends with it.
+func wsURL(base string) (*url.URL, error) {
+	u, err := url.Parse(base)
+	if err != nil {
+		return nil, fmt.Errorf("parse -url: %w", err)
+	}
+	switch u.Scheme {
+	case "ws", "wss":
+	case "http":
+		u.Scheme = "ws"
+	case "https":
+		u.Scheme = "wss"
+	default:
+		return nil, fmt.Errorf("-url %q: scheme must be ws or wss", base)
+	}
+	if !strings.HasSuffix(u.Path, "/websocket") {
+		u.Path = strings.TrimSuffix(u.Path, "/") + "/websocket"
+	}
+	q := u.Query()
+	q.Set("vsn", "2.0.0")
+	u.RawQuery = q.Encode()
+	return u, nil
+}
+
+// isLoopbackHost reports whether host is localhost or a loopback IP.
+func isLoopbackHost(host string) bool {
+	if host == "localhost" {
+		return true
+	}
+	ip := net.ParseIP(host)
+	return ip != nil && ip.IsLoopback()
+}
+
+// dialFrom dials from the next loopback source address in turn.
+func (d *dialer) dialFrom(ctx context.Context, network, addr string) (net.Conn, error) {
+	src := d.sources[d.next.Add(1)%uint64(len(d.sources))]
+	nd := net.Dialer{LocalAddr: &net.TCPAddr{IP: src}, Timeout: d.timeout}
+	return nd.DialContext(ctx, network, addr)
+}
+
+// dial opens one connection.
+func (d *dialer) dial(ctx context.Context) (*client, error) {
+	ws, resp, err := d.ws.DialContext(ctx, d.url, nil)
+	if err != nil {
+		if resp != nil {
+			return nil, fmt.Errorf("dial: %w (HTTP %d)", err, resp.StatusCode)
+		}
+		return nil, fmt.Errorf("dial: %w", err)
+	}
+	return &client{ws: ws, timeout: d.timeout}, nil
+}
+
+// client is one Phoenix V2 socket. One goroutine reads (readFrame); writes
+// are serialized by wmu so a heartbeat can interleave with other writers.
+type client struct {
+	ws      *websocket.Conn
+	wmu     sync.Mutex
+	buf     []byte
+	wbuf    []byte // heartbeat frame, guarded by wmu
+	hbRef   uint64 // guarded by wmu
+	ref     uint64
+	joinRef string
+	timeout time.Duration
+}
+
+// readFrame reads the next data frame into the socket's reused buffer and
+// returns it; the slice is valid until the next call.
+func (c *client) readFrame() ([]byte, error) {
+	_, r, err := c.ws.NextReader()
+	if err != nil {
+		return nil, err
+	}
+	if c.buf == nil {
+		c.buf = make([]byte, 512)
+	}
+	n := 0
+	for {
+		if n == len(c.buf) {
+			nb := make([]byte, 2*len(c.buf))
+			copy(nb, c.buf)
+			c.buf = nb
+		}
+		m, err := r.Read(c.buf[n:])
+		n += m
+		if err == io.EOF {
+			return c.buf[:n], nil
+		}
+		if err != nil {
+			return nil, err
+		}
+	}
+}
+
+// write sends one text frame.
+func (c *client) write(frame []byte) error {
+	c.wmu.Lock()
+	defer c.wmu.Unlock()
+	return c.writeLocked(frame)
+}
+
+// writeLocked sends one text frame; the caller holds wmu.
+func (c *client) writeLocked(frame []byte) error {
+	if err := c.ws.SetWriteDeadline(time.Now().Add(c.timeout)); err != nil {
+		return err
+	}
+	return c.ws.WriteMessage(websocket.TextMessage, frame)
+}
+
+// nextRef returns a new message ref. Only the goroutine that owns the
+// socket's requests calls it.
+func (c *client) nextRef() uint64 {
+	c.ref++
+	return c.ref
+}
+
+// heartbeat sends [null,"hbN","phoenix","heartbeat",{}]; the reply is read
+// (and ignored) by whoever reads the socket. Safe alongside one reader and
+// other writers.
+func (c *client) heartbeat() error {
+	c.wmu.Lock()
+	defer c.wmu.Unlock()
+	c.hbRef++
+	f := append(c.wbuf[:0], `[null,"hb`...)
+	f = strconv.AppendUint(f, c.hbRef, 10)
+	f = append(f, `","phoenix","heartbeat",{}]`...)
+	c.wbuf = f
+	return c.writeLocked(f)
+}
+
+// join joins topic and waits for an ok reply, reading (and discarding) any
+// frame before it. It must run before the socket's read loop starts.
+func (c *client) join(topic string) error {
+	ref := c.nextRef()
+	c.joinRef = strconv.FormatUint(ref, 10)
+	f := fmt.Appendf(nil, `[%q,%q,%s,"phx_join",{}]`, c.joinRef, c.joinRef, jsonString(topic))
+	if err := c.request(f, c.joinRef); err != nil {
+		return fmt.Errorf("join %s: %w", topic, err)
+	}
+	return nil
+}
+
+// leave leaves topic and waits for its ok reply.
+func (c *client) leave(topic string) error {
+	ref := strconv.FormatUint(c.nextRef(), 10)
+	f := fmt.Appendf(nil, `[%q,%q,%s,"phx_leave",{}]`, c.joinRef, ref, jsonString(topic))
+	if err := c.request(f, ref); err != nil {
+		return fmt.Errorf("leave %s: %w", topic, err)
+	}
+	return nil
+}
+
+// request sends f and reads frames until the phx_reply with ref, which must
+// have status ok. It is bounded by the client timeout.
+func (c *client) request(f []byte, ref string) error {
+	if err := c.write(f); err != nil {
+		return err
+	}
+	if err := c.ws.SetReadDeadline(time.Now().Add(c.timeout)); err != nil {
+		return err
+	}
+	defer c.ws.SetReadDeadline(time.Time{})
+	for {
+		b, err := c.readFrame()
+		if err != nil {
+			return err
+		}
+		ok, match, err := replyStatus(b, ref)
+		if err != nil {
+			return err
+		}
+		if match {
+			if !ok {
+				return fmt.Errorf("refused: %s", b)
+			}
+			return nil
+		}
+	}
+}
+
+// replyStatus decodes a V2 frame and reports whether it is the phx_reply
+// with ref (match) and whether its status is ok.
+func replyStatus(b []byte, ref string) (ok, match bool, err error) {
+	var arr []json.RawMessage
+	if err := json.Unmarshal(b, &arr); err != nil {
+		return false, false, fmt.Errorf("frame %.100q: %w", b, err)
+	}
+	if len(arr) < 5 {
+		return false, false, fmt.Errorf("frame %.100q: want 5 elements", b)
+	}
+	var r, event string
+	if json.Unmarshal(arr[1], &r) != nil || r != ref {
+		return false, false, nil
+	}
+	if json.Unmarshal(arr[3], &event) != nil || event != "phx_reply" {
+		return false, false, nil
+	}
+	var p struct {
+		Status string `json:"status"`
+	}
+	if err := json.Unmarshal(arr[4], &p); err != nil {
+		return false, true, fmt.Errorf("reply %.100q: %w", b, err)
+	}
+	return p.Status == "ok", true, nil
+}
+
+// closeGracefully sends a close frame (1000) and closes the connection.
+func (c *client) closeGracefully() {
+	c.wmu.Lock()
+	_ = c.ws.WriteControl(websocket.CloseMessage,
+		websocket.FormatCloseMessage(websocket.CloseNormalClosure, ""), time.Now().Add(time.Second))
+	c.wmu.Unlock()
+	_ = c.ws.Close()
+}
+
+// close closes the TCP connection at once.
+func (c *client) close() { _ = c.ws.Close() }
+
+// closeReason describes why a read loop ended: the close code sent by the
+// server, or the error.
+func closeReason(err error) string {
+	var ce *websocket.CloseError
+	if errors.As(err, &ce) {
+		return "close " + strconv.Itoa(ce.Code)
+	}
+	return err.Error()
+}
+
+// isStatusOK reports whether a reply frame carries "status":"ok"; used on
+// push replies without decoding them.
+func isStatusOK(b []byte) bool {
+	return bytes.Contains(b, []byte(`"status":"ok"`))
+}

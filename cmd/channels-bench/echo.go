@@ -1,0 +1,153 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"sync"
+	"time"
+)
+
+// echoer is one closed-loop socket of the echo scenario.
+type echoer struct {
+	c          *client
+	hist       *Histogram
+	buf        []byte
+	seq        int64
+	replies    int64 // measured replies
+	total      int64 // every reply, warm-up and drain included
+	errors     int64 // replies without the echoed timestamp
+	unanswered int64 // pushes still unanswered at the end
+	endErr     error
+}
+
+// echoWindow is the measured period, in unix nanoseconds.
+type echoWindow struct {
+	start, end int64 // pushes sent and answered in [start, end] count
+	deadline   time.Time
+}
+
+// run keeps inflight pushes outstanding until the window ends, then waits
+// for the outstanding ones until the deadline.
+func (s *echoer) run(cfg *config, topicJSON, eventJSON []byte, w echoWindow) {
+	send := func() error {
+		s.seq++
+		s.buf = appendPush(s.buf[:0], s.c.joinRef, s.c.nextRef(), topicJSON, eventJSON, time.Now().UnixNano(), s.seq, cfg.size)
+		return s.c.write(s.buf)
+	}
+	inflight := 0
+	for k := 0; k < cfg.inflight; k++ {
+		if err := send(); err != nil {
+			s.endErr = err
+			return
+		}
+		inflight++
+	}
+	if err := s.c.ws.SetReadDeadline(w.deadline); err != nil {
+		s.endErr = err
+		return
+	}
+	for inflight > 0 {
+		b, err := s.c.readFrame()
+		if err != nil {
+			s.endErr = err
+			break
+		}
+		now := time.Now().UnixNano()
+		f := scanFields(b)
+		if !f.HasT {
+			if isStatusOK(b) {
+				continue // a heartbeat reply or similar
+			}
+			s.errors++
+		} else if f.T >= w.start && now <= w.end {
+			s.hist.Record(now - f.T)
+			s.replies++
+		}
+		s.total++
+		inflight--
+		if now < w.end {
+			if err := send(); err != nil {
+				s.endErr = err
+				break
+			}
+			inflight++
+		}
+	}
+	s.unanswered = int64(inflight)
+}
+
+// runEcho runs the echo scenario.
+func runEcho(ctx context.Context, e *env, r *report) error {
+	cfg := e.cfg
+	e.logf("echo: connecting %d sockets to %s", cfg.sockets, cfg.topic)
+	opened := e.openAll(ctx, cfg.sockets, cfg.concurrency, e.dialJoin(func(int) string { return cfg.topic }))
+	r.addOpen("sockets", "sockets", opened)
+	clients := opened.connected()
+	if len(clients) == 0 {
+		return fmt.Errorf("no socket connected: %w", opened.firstErr)
+	}
+	defer closeAll(clients)
+
+	begin := time.Now()
+	measureStart := begin.Add(cfg.warmup)
+	measureEnd := measureStart.Add(cfg.duration)
+	w := echoWindow{start: measureStart.UnixNano(), end: measureEnd.UnixNano(), deadline: measureEnd.Add(cfg.drain)}
+	topicJSON, eventJSON := jsonString(cfg.topic), jsonString("echo")
+
+	echoers := make([]*echoer, len(clients))
+	var wg sync.WaitGroup
+	for i, c := range clients {
+		echoers[i] = &echoer{c: c, hist: newHistogram()}
+		wg.Add(1)
+		go func(s *echoer) {
+			defer wg.Done()
+			s.run(cfg, topicJSON, eventJSON, w)
+		}(echoers[i])
+	}
+	if cfg.warmup > 0 {
+		e.logf("echo: warming up for %s", cfg.warmup)
+	}
+	sleepCtx(ctx, time.Until(measureStart))
+	s0 := e.sample(ctx)
+	cpu0 := selfCPU()
+	e.logf("echo: measuring for %s", cfg.duration)
+	sleepCtx(ctx, time.Until(measureEnd))
+	s1 := e.sample(ctx)
+	cpu1 := selfCPU()
+	if ctx.Err() != nil {
+		closeAll(clients) // unblock the readers
+	}
+	wg.Wait()
+
+	hist := newHistogram()
+	var replies, errs, unanswered int64
+	var failed int
+	var reason string
+	for _, s := range echoers {
+		hist.Merge(s.hist)
+		replies += s.replies
+		errs += s.errors
+		unanswered += s.unanswered
+		if s.endErr != nil {
+			failed++
+			if reason == "" {
+				reason = closeReason(s.endErr)
+			}
+		}
+	}
+	r.add("inflight", "in flight per socket", cfg.inflight, "")
+	r.add("duration_s", "measured", cfg.duration.Seconds(), "s")
+	r.add("replies", "replies", replies, "")
+	r.add("replies_per_s", "replies/s", perSecond(replies, cfg.duration), "")
+	r.addLatency("latency", "latency", hist)
+	r.add("error_replies", "error replies", errs, "")
+	r.add("unanswered", "unanswered at end", unanswered, "")
+	r.add("sockets_failed_during_run", "sockets failed during run", failed, "")
+	if reason != "" {
+		r.add("failure_reason", "first failure", reason, "")
+	}
+	r.addServer("", "", s0, s1, replies, "reply")
+	r.addServerState("end", "at end", s1)
+	r.addClientCPU(cpu0, cpu1, replies, "reply")
+	return ctx.Err()
+}

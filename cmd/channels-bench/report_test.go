@@ -1,0 +1,36 @@
+package main
+
+import (
+	"bytes"
+	"math"
+	"testing"
+)
+
+func TestReportOutput(t *testing.T) {
+	r := &report{}
+	r.add("scenario", "scenario", "fanout", "")
+	r.add("deliveries_per_s", "deliveries/s", 123456.789, "")
+	r.add("latency_p99_us", "latency p99", 12.34567, "µs")
+	r.add("lost", "lost", int64(0), "")
+	r.add("ratio", "ratio", math.NaN(), "")
+	var j bytes.Buffer
+	if err := r.writeJSON(&j); err != nil {
+		t.Fatal(err)
+	}
+	wantJSON := `{"scenario":"fanout","deliveries_per_s":123456.789,"latency_p99_us":12.346,"lost":0,"ratio":null}` + "\n"
+	if j.String() != wantJSON {
+		t.Errorf("JSON:\n%s\nwant\n%s", j.String(), wantJSON)
+	}
+	var txt bytes.Buffer
+	if err := r.writeText(&txt); err != nil {
+		t.Fatal(err)
+	}
+	wantText := "scenario      fanout\n" +
+		"deliveries/s  123457\n" +
+		"latency p99   12.3 µs\n" +
+		"lost          0\n" +
+		"ratio         n/a\n"
+	if txt.String() != wantText {
+		t.Errorf("text:\n%s\nwant\n%s", txt.String(), wantText)
+	}
+}
