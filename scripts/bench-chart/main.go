@@ -15,6 +15,10 @@
 // Usage:
 //
 //	go run ./scripts/bench-chart -in results.json -out chart.png [-title "…"]
+//	go run ./scripts/bench-chart -jsonl bench-results.jsonl -rate 100 -out chart.png
+//
+// With -jsonl, the input is the load tool's JSON lines (as written by
+// scripts/run-benchmarks.sh) and the fan-out runs at -rate msg/s are drawn.
 //
 // It needs only the standard library: text is drawn with a built-in 5x7
 // bitmap font.
@@ -40,27 +44,34 @@ type Result struct {
 }
 
 func main() {
-	in := flag.String("in", "", "JSON results file (required)")
+	in := flag.String("in", "", "JSON results file")
+	jsonl := flag.String("jsonl", "", "load-tool JSON lines file (instead of -in)")
+	rate := flag.Float64("rate", 100, "with -jsonl: the offered rate of the fan-out runs to draw")
 	out := flag.String("out", "bench-chart.png", "PNG file to write")
 	title := flag.String("title", "Fan-out: one topic, N subscribers", "chart title")
 	flag.Parse()
-	if err := run(*in, *out, *title); err != nil {
+	if err := run(*in, *jsonl, *rate, *out, *title); err != nil {
 		fmt.Fprintln(os.Stderr, "bench-chart:", err)
 		os.Exit(1)
 	}
 }
 
-func run(in, out, title string) error {
-	if in == "" {
-		return errors.New("-in is required")
+func run(in, jsonl string, rate float64, out, title string) error {
+	if (in == "") == (jsonl == "") {
+		return errors.New("give exactly one of -in and -jsonl")
 	}
-	data, err := os.ReadFile(in)
+	path, parse := in, parseResults
+	if jsonl != "" {
+		path = jsonl
+		parse = func(data []byte) ([]Result, error) { return parseLoadToolResults(data, rate) }
+	}
+	data, err := os.ReadFile(path)
 	if err != nil {
 		return fmt.Errorf("reading results: %w", err)
 	}
-	results, err := parseResults(data)
+	results, err := parse(data)
 	if err != nil {
-		return fmt.Errorf("%s: %w", in, err)
+		return fmt.Errorf("%s: %w", path, err)
 	}
 	img := drawChart(results, title)
 	f, err := os.Create(out)

@@ -91,14 +91,14 @@ func TestDrawChartSeries(t *testing.T) {
 
 func TestRunSample(t *testing.T) {
 	out := filepath.Join(t.TempDir(), "chart.png")
-	if err := run("sample.json", out, "sample"); err != nil {
+	if err := run("sample.json", "", 0, out, "sample"); err != nil {
 		t.Fatal(err)
 	}
 	b, err := os.ReadFile(out)
 	if err != nil || len(b) < 8 || string(b[1:4]) != "PNG" {
 		t.Fatalf("chart file: %d bytes, %v", len(b), err)
 	}
-	if err := run("missing.json", out, ""); err == nil {
+	if err := run("missing.json", "", 0, out, ""); err == nil {
 		t.Fatal("missing input accepted")
 	}
 }
@@ -120,4 +120,22 @@ func FuzzParseResults(f *testing.F) {
 			t.Fatalf("image is %v", img.Bounds())
 		}
 	})
+}
+
+func TestParseLoadToolResults(t *testing.T) {
+	data := []byte(`{"server":"a","scenario":"fanout","sockets":100,"rate_target":100,"deliveries_per_s":10000,"latency_p99_us":1500}
+{"server":"a","scenario":"fanout","sockets":1000,"rate_target":0,"deliveries_per_s":300000,"latency_p99_us":20000}
+{"server":"a","scenario":"echo","sockets":1000}
+{"server":"b","scenario":"fanout","sockets":100,"rate_target":100,"deliveries_per_s":9000}
+`)
+	got, err := parseLoadToolResults(data, 100)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(got) != 2 || got[0].Server != "a" || got[0].Subscribers != 100 || *got[0].P99Ms != 1.5 || got[1].P99Ms != nil || *got[1].DeliveriesPerSec != 9000 {
+		t.Fatalf("got %+v", got)
+	}
+	if _, err := parseLoadToolResults([]byte(`{"scenario":"echo"}`), 100); err == nil {
+		t.Fatal("want an error when no fan-out run matches")
+	}
 }
