@@ -230,6 +230,10 @@ func decodeJSONString(raw json.RawMessage, field string) (string, error) {
 	if c := firstByte(raw); c != '"' {
 		return "", fmt.Errorf("%s must be a string, got %s", field, jsonKind(c))
 	}
+	raw = bytes.TrimSpace(raw)
+	if len(raw) >= 2 && raw[len(raw)-1] == '"' && bytes.IndexByte(raw[1:len(raw)-1], '\\') < 0 && utf8.Valid(raw) {
+		return string(raw[1 : len(raw)-1]), nil // no escapes: the bytes are the string
+	}
 	var s string
 	if err := json.Unmarshal(raw, &s); err != nil {
 		return "", fmt.Errorf("%s: %w", field, err)
