@@ -1,6 +1,7 @@
 package channels
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
@@ -163,7 +164,7 @@ func (s *Socket) subscribeJoin(cfg *Config, m *Message, subtopic string, respons
 		sock:     s,
 		topic:    m.Topic,
 		subtopic: subtopic,
-		joinRef:  m.JoinRef,
+		joinRef:  bytes.Clone(m.JoinRef), // do not pin the whole inbound frame
 		assigns:  assigns,
 	}
 	if err := s.hub.subscribe(sub, func() { s.send(reply) }); err != nil {
