@@ -65,28 +65,14 @@ const phoenixJSChannels = `	channels {
 // against this handler, and fails if any of its tests fails. It is skipped
 // when node is missing, unless the CI environment variable is set.
 func TestPhoenixJS(t *testing.T) {
-	node, err := exec.LookPath("node")
-	if err != nil {
-		if os.Getenv("CI") == "" {
-			t.Skip("node is not on PATH; set CI to make this a failure")
-		}
-		t.Fatalf("node is required when CI is set: %v", err)
-	}
+	node := requireNode(t)
 
 	loadCaddyfile(t, site(phoenixJSChannels))
 
 	ctx, cancel := context.WithTimeout(context.Background(), phoenixJSTimeout)
 	defer cancel()
 
-	if _, err := os.Stat(filepath.Join(phoenixJSDir, "node_modules")); errors.Is(err, os.ErrNotExist) {
-		npm, err := exec.LookPath("npm")
-		if err != nil {
-			t.Fatalf("node_modules is missing and npm is not on PATH: %v", err)
-		}
-		runLogged(ctx, t, "npm ci", exec.CommandContext(ctx, npm, "ci", "--no-audit", "--no-fund"))
-	} else if err != nil {
-		t.Fatalf("checking node_modules: %v", err)
-	}
+	ensureNodeModules(ctx, t)
 
 	cmd := exec.CommandContext(ctx, node, "--test", "--test-reporter=spec", "phoenix.test.mjs")
 	cmd.Env = append(os.Environ(),
@@ -152,4 +138,36 @@ func (l *lineLogger) flush() {
 		l.t.Log(l.prefix + sc.Text())
 	}
 	l.buf.Reset()
+}
+
+// requireNode returns the path of node, skipping the test without it unless
+// CI is set (then a missing node is a failure).
+func requireNode(t *testing.T) string {
+	t.Helper()
+	node, err := exec.LookPath("node")
+	if err != nil {
+		if os.Getenv("CI") == "" {
+			t.Skip("node is not on PATH; set CI to make this a failure")
+		}
+		t.Fatalf("node is required when CI is set: %v", err)
+	}
+	return node
+}
+
+// ensureNodeModules runs npm ci in phoenixJSDir when node_modules is
+// missing.
+func ensureNodeModules(ctx context.Context, t *testing.T) {
+	t.Helper()
+	_, err := os.Stat(filepath.Join(phoenixJSDir, "node_modules"))
+	if err == nil {
+		return
+	}
+	if !errors.Is(err, os.ErrNotExist) {
+		t.Fatalf("checking node_modules: %v", err)
+	}
+	npm, err := exec.LookPath("npm")
+	if err != nil {
+		t.Fatalf("node_modules is missing and npm is not on PATH: %v", err)
+	}
+	runLogged(ctx, t, "npm ci", exec.CommandContext(ctx, npm, "ci", "--no-audit", "--no-fund"))
 }

@@ -2,12 +2,10 @@ package integration
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"net/http/httptest"
 	"os"
 	"os/exec"
-	"path/filepath"
 	"slices"
 	"testing"
 	"time"
@@ -54,13 +52,7 @@ func webhooksJSChannels(app string) string {
 // received. Like TestPhoenixJS, it is skipped when node is missing, unless
 // the CI environment variable is set.
 func TestPhoenixJSWebhooks(t *testing.T) {
-	node, err := exec.LookPath("node")
-	if err != nil {
-		if os.Getenv("CI") == "" {
-			t.Skip("node is not on PATH; set CI to make this a failure")
-		}
-		t.Fatalf("node is required when CI is set: %v", err)
-	}
+	node := requireNode(t)
 
 	app := chat.New(webhooksJSSecret, t.Logf)
 	srv := httptest.NewServer(app.Handler())
@@ -132,22 +124,4 @@ func checkWebhookLeaves(t *testing.T, app *chat.App) {
 			t.Errorf("leave notification for a refused join: %+v", ev)
 		}
 	}
-}
-
-// ensureNodeModules runs npm ci in phoenixJSDir when node_modules is
-// missing.
-func ensureNodeModules(ctx context.Context, t *testing.T) {
-	t.Helper()
-	_, err := os.Stat(filepath.Join(phoenixJSDir, "node_modules"))
-	if err == nil {
-		return
-	}
-	if !errors.Is(err, os.ErrNotExist) {
-		t.Fatalf("checking node_modules: %v", err)
-	}
-	npm, err := exec.LookPath("npm")
-	if err != nil {
-		t.Fatalf("node_modules is missing and npm is not on PATH: %v", err)
-	}
-	runLogged(ctx, t, "npm ci", exec.CommandContext(ctx, npm, "ci", "--no-audit", "--no-fund"))
 }

@@ -19,140 +19,29 @@
 import { test } from "node:test"
 import assert from "node:assert/strict"
 import { setTimeout as sleep } from "node:timers/promises"
-import { Socket } from "phoenix"
-import WebSocket from "ws"
+import { WAIT, QUIET, TEST_TIMEOUT, show, Harness, scenario, within, connect, outcome, joinOK, nextEvent, collect } from "./harness.mjs"
 
 const SOCKET_URL = process.env.CHANNELS_URL || "ws://localhost:9080/socket"
 const ALICE = process.env.CHANNELS_TOKEN_ALICE
 const CAROL = process.env.CHANNELS_TOKEN_CAROL
 
-// WAIT bounds every wait for something that should happen.
-const WAIT = 3000
-// QUIET is how long a test waits to be sure something does not happen.
-const QUIET = 300
-// TEST_TIMEOUT bounds a whole test.
-const TEST_TIMEOUT = 10000
-
-// show renders log data for the trace.
-function show(data) {
-  if (data === undefined) return ""
-  try {
-    return JSON.stringify(data)
-  } catch {
-    return String(data)
-  }
-}
-
-// Harness owns the sockets of one test and their combined phoenix.js log.
-class Harness {
-  constructor() {
-    this.t0 = Date.now()
-    this.trace = []
-    this.sockets = []
-  }
-
-  note(line) {
-    this.trace.push(`${String(Date.now() - this.t0).padStart(5)} ms ${line}`)
-  }
-
-  // socket creates (but does not connect) a phoenix.js Socket using ws.
+// ChatHarness opens every socket on SOCKET_URL; user authenticates one.
+class ChatHarness extends Harness {
   socket(name, opts = {}) {
-    const s = new Socket(SOCKET_URL, {
-      transport: WebSocket,
-      timeout: WAIT,
-      logger: (kind, msg, data) => this.note(`[${name}] ${kind}: ${msg} ${show(data)}`),
-      ...opts,
-    })
-    s.onClose((ev) => this.note(`[${name}] close event: code ${ev && ev.code} reason ${show(ev && ev.reason)}`))
-    s.onError((err) => this.note(`[${name}] error event: ${err && err.message}`))
-    this.sockets.push(s)
-    return s
+    return super.socket(name, SOCKET_URL, opts)
   }
 
-  // user creates a socket authenticated with params {token}.
   user(name, token) {
     return this.socket(name, { params: { token } })
   }
-
-  // disconnectAll disconnects every socket, each bounded by WAIT.
-  async disconnectAll() {
-    await Promise.all(this.sockets.map((s) => within(WAIT, "disconnect", (resolve) => s.disconnect(resolve)).catch(() => {})))
-  }
 }
 
-// scenario runs body with a fresh Harness, always disconnects its sockets,
-// and adds the socket log to any failure.
-function scenario(name, body) {
-  test(name, { timeout: TEST_TIMEOUT }, async () => {
+// chatScenario is scenario with a ChatHarness and the tokens required.
+function chatScenario(name, body) {
+  scenario(name, async (h) => {
     assert.ok(ALICE && CAROL, "CHANNELS_TOKEN_ALICE and CHANNELS_TOKEN_CAROL must be set")
-    const h = new Harness()
-    try {
-      await body(h)
-    } catch (err) {
-      if (err && typeof err === "object") {
-        err.message = `${err.message}\n--- phoenix.js log ---\n${h.trace.join("\n")}`
-      }
-      throw err
-    } finally {
-      await h.disconnectAll()
-    }
-  })
-}
-
-// within runs executor like a Promise's and rejects after ms. The promise
-// counts as handled from the start, so an earlier failure does not turn it
-// into an unhandled rejection; awaiting it still throws.
-function within(ms, what, executor) {
-  const p = new Promise((resolve, reject) => {
-    const timer = setTimeout(() => reject(new Error(`timed out after ${ms} ms waiting for ${what}`)), ms)
-    executor(
-      (v) => { clearTimeout(timer); resolve(v) },
-      (e) => { clearTimeout(timer); reject(e) },
-    )
-  })
-  p.catch(() => {})
-  return p
-}
-
-// connect connects s and resolves on its first open; an error first rejects.
-function connect(s, what) {
-  return within(WAIT, `${what} to open`, (resolve, reject) => {
-    const refs = []
-    refs.push(s.onOpen(() => { s.off(refs); resolve() }))
-    refs.push(s.onError((e) => { s.off(refs); reject(new Error(`${what}: socket error before open: ${e && e.message}`)) }))
-    s.connect()
-  })
-}
-
-// outcome resolves with the first status a push receives.
-function outcome(push, what) {
-  return within(WAIT + 1000, what, (resolve) => {
-    push
-      .receive("ok", (response) => resolve({ status: "ok", response }))
-      .receive("error", (response) => resolve({ status: "error", response }))
-      .receive("timeout", () => resolve({ status: "timeout" }))
-  })
-}
-
-// joinOK joins ch and returns the response of its ok reply.
-async function joinOK(ch) {
-  const r = await outcome(ch.join(), `join ${ch.topic}`)
-  assert.equal(r.status, "ok", `join ${ch.topic}: got ${show(r)}`)
-  return r.response
-}
-
-// nextEvent resolves with the payload of the next event on ch.
-function nextEvent(ch, event, what) {
-  return within(WAIT, what || `${event} on ${ch.topic}`, (resolve) => {
-    const ref = ch.on(event, (payload) => { ch.off(event, ref); resolve(payload) })
-  })
-}
-
-// collect records every payload of event on ch.
-function collect(ch, event) {
-  const got = []
-  ch.on(event, (payload) => got.push(payload))
-  return got
+    await body(h)
+  }, () => new ChatHarness())
 }
 
 // lobby connects alice and carol and joins both to room:lobby.
@@ -167,7 +56,7 @@ async function lobby(h) {
   return { ca, cc }
 }
 
-scenario("connect webhook: a valid token opens the socket, a bad one never does", async (h) => {
+chatScenario("connect webhook: a valid token opens the socket, a bad one never does", async (h) => {
   await connect(h.user("alice", ALICE), "socket with alice's token in params")
   await connect(h.socket("alice-auth", { authToken: ALICE }), "socket with alice's token as authToken")
 
@@ -187,7 +76,7 @@ scenario("connect webhook: a valid token opens the socket, a bad one never does"
   }
 })
 
-scenario("join webhook: the app's response, and its refusal of a non-member", async (h) => {
+chatScenario("join webhook: the app's response, and its refusal of a non-member", async (h) => {
   const a = h.user("alice", ALICE)
   const c = h.user("carol", CAROL)
   await Promise.all([connect(a, "alice's socket"), connect(c, "carol's socket")])
@@ -207,7 +96,7 @@ scenario("join webhook: the app's response, and its refusal of a non-member", as
   assert.deepEqual(who, { status: "ok", response: { user: "alice", room: "lobby" } })
 })
 
-scenario("handle_in webhook: broadcast to both, whoami from assigns, unknown events refused", async (h) => {
+chatScenario("handle_in webhook: broadcast to both, whoami from assigns, unknown events refused", async (h) => {
   const { ca, cc } = await lobby(h)
 
   const gotA = nextEvent(ca, "new_msg", "new_msg on alice's socket (the sender)")
@@ -228,7 +117,7 @@ scenario("handle_in webhook: broadcast to both, whoami from assigns, unknown eve
     { status: "error", response: { reason: "body must be a non-empty string" } })
 })
 
-scenario("handle_in webhook: a push answer reaches the sender only", async (h) => {
+chatScenario("handle_in webhook: a push answer reaches the sender only", async (h) => {
   const { ca, cc } = await lobby(h)
   const replies = []
   ca.push("ping_me", { n: 1 }).receive("ok", (r) => replies.push(r)).receive("error", (r) => replies.push(r))
@@ -239,7 +128,7 @@ scenario("handle_in webhook: a push answer reaches the sender only", async (h) =
   assert.deepEqual(replies, [], "ping_me is noreply, but got a reply")
 })
 
-scenario("declarative typing broadcast_from reaches the other socket only", async (h) => {
+chatScenario("declarative typing broadcast_from reaches the other socket only", async (h) => {
   const { ca, cc } = await lobby(h)
   const typingA = collect(ca, "typing")
   const typingC = nextEvent(cc, "typing", "typing on carol's socket")
@@ -250,7 +139,7 @@ scenario("declarative typing broadcast_from reaches the other socket only", asyn
   assert.deepEqual(typingA, [], "broadcast_from delivered typing to its sender")
 })
 
-scenario("handle_in webhook: bye stops the channel from the server", async (h) => {
+chatScenario("handle_in webhook: bye stops the channel from the server", async (h) => {
   const a = h.user("alice", ALICE)
   await connect(a, "alice's socket")
   const ch = a.channel("room:wh-bye")
@@ -266,7 +155,7 @@ scenario("handle_in webhook: bye stops the channel from the server", async (h) =
   assert.ok(a.isConnected(), "stopping a channel closed the socket")
 })
 
-scenario("channel.leave() is acknowledged (the Go side checks the leave webhook)", async (h) => {
+chatScenario("channel.leave() is acknowledged (the Go side checks the leave webhook)", async (h) => {
   const a = h.user("alice", ALICE)
   await connect(a, "alice's socket")
   const ch = a.channel("room:wh-leave")
