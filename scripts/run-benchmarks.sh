@@ -15,6 +15,8 @@ trap 'stop_server; rm -rf "$BIN"' EXIT
 go build -o "$BIN/caddy-ch" ./cmd/caddy
 go build -o "$BIN/ceiling" ./cmd/bench-ceiling
 go build -o "$BIN/bench" ./cmd/channels-bench
+go build -o "$BIN/webhook" ./cmd/bench-webhook
+APP=
 : > "$OUT"
 
 scale() { if [ -n "${QUICK:-}" ]; then echo $(( $1 / 10 )); else echo "$1"; fi; }
@@ -22,12 +24,17 @@ scale() { if [ -n "${QUICK:-}" ]; then echo $(( $1 / 10 )); else echo "$1"; fi; 
 start_server() { # name -> sets PID, URL, API
 	# Caddy listens with SO_REUSEPORT: a leftover server on the port would
 	# silently take half the connections.
-	if ss -ltn 2>/dev/null | grep -qE '127\.0\.0\.1:(8091|8092) '; then
-		echo "port 8091 or 8092 is already in use: stop that server first" >&2; exit 1
+	if ss -ltn 2>/dev/null | grep -qE '127\.0\.0\.1:(8091|8092|8093) '; then
+		echo "port 8091, 8092 or 8093 is already in use: stop that server first" >&2; exit 1
 	fi
 	case "$1" in
 	channels)
 		taskset -c 0 "$BIN/caddy-ch" run --config cmd/channels-bench/bench.Caddyfile >"$BIN/server.log" 2>&1 &
+		PID=$!; URL=ws://127.0.0.1:8091/socket; API=http://127.0.0.1:8091/socket/api/broadcast ;;
+	channels-webhook) # echo answered by the app's webhook (cmd/bench-webhook, also on core 0)
+		taskset -c 0 "$BIN/webhook" -listen 127.0.0.1:8093 >"$BIN/webhook.log" 2>&1 &
+		APP=$!
+		taskset -c 0 "$BIN/caddy-ch" run --config cmd/channels-bench/bench-webhook.Caddyfile >"$BIN/server.log" 2>&1 &
 		PID=$!; URL=ws://127.0.0.1:8091/socket; API=http://127.0.0.1:8091/socket/api/broadcast ;;
 	ceiling)
 		taskset -c 0 "$BIN/ceiling" -listen 127.0.0.1:8092 >"$BIN/server.log" 2>&1 &
@@ -40,11 +47,11 @@ start_server() { # name -> sets PID, URL, API
 	echo "server $1 did not start" >&2; cat "$BIN/server.log" >&2; exit 1
 }
 stop_server() {
-	if [ -n "$PID" ]; then
-		kill "$PID" 2>/dev/null || true
-		wait "$PID" 2>/dev/null || true
-		PID=
-	fi
+	for p in $PID $APP; do
+		kill "$p" 2>/dev/null || true
+		wait "$p" 2>/dev/null || true
+	done
+	PID= APP=
 }
 
 run() { # server label scenario flags...
@@ -67,6 +74,7 @@ for server in channels ceiling; do
 	run $server "echo 1000" echo -sockets 1000 -duration 10s -warmup 2s
 	run $server "churn 50" churn -concurrency 50 -duration 10s -warmup 1s
 done
+run channels-webhook "echo 1000 via webhook" echo -sockets 1000 -duration 10s -warmup 2s
 echo "results in $OUT" >&2
 go run ./scripts/bench-chart -jsonl "$OUT" -rate 100 \
 	-title "Fan-out at 100 msg/s: deliveries/s and p99 vs subscribers" -out docs/bench-fanout.png

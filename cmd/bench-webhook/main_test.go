@@ -1,0 +1,26 @@
+package main
+
+import (
+	"net/http"
+	"net/http/httptest"
+	"strings"
+	"testing"
+)
+
+func TestEchoRepliesWithThePayload(t *testing.T) {
+	for _, tt := range []struct{ body, want string }{
+		{`{"topic":"t","event":"echo","payload":{"t":1,"s":2}}`, `{"reply":{"status":"ok","response":{"t":1,"s":2}}}`},
+		{`{"topic":"t","event":"echo","payload":null,"binary":"AA=="}`, `{"reply":{"status":"ok","response":{}}}`},
+	} {
+		rec := httptest.NewRecorder()
+		echo(rec, httptest.NewRequest(http.MethodPost, "/", strings.NewReader(tt.body)))
+		if rec.Code != 200 || rec.Body.String() != tt.want {
+			t.Fatalf("%s -> %d %s, want %s", tt.body, rec.Code, rec.Body, tt.want)
+		}
+	}
+	rec := httptest.NewRecorder()
+	echo(rec, httptest.NewRequest(http.MethodPost, "/", strings.NewReader(`not json`)))
+	if rec.Code != http.StatusBadRequest {
+		t.Fatalf("garbage -> %d, want 400", rec.Code)
+	}
+}
