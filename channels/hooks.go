@@ -88,12 +88,10 @@ func (h *Hub) callHook(cfg *Config, url, event string, body any, out any, okStat
 		ok = ok || resp.Status == st
 	}
 	if !ok {
-		if resp.Status >= 500 {
-			// Webhooks.Call already logged it as a failure.
-			return resp.Status, fmt.Errorf("%w: %s webhook answered %d", ErrUpstreamUnavailable, event, resp.Status)
+		if resp.Status < 500 { // Webhooks.Call logs 5xx answers as failures itself
+			cfg.Logger.Warn("webhook answered an error status",
+				zap.String("url", url), zap.String("event", event), zap.Int("status", resp.Status), zap.Duration("latency", resp.Latency))
 		}
-		cfg.Logger.Warn("webhook answered an error status",
-			zap.String("url", url), zap.String("event", event), zap.Int("status", resp.Status), zap.Duration("latency", resp.Latency))
 		return resp.Status, fmt.Errorf("%w: %s webhook answered %d", ErrUpstreamUnavailable, event, resp.Status)
 	}
 	if len(resp.Body) > 0 && resp.Status >= 200 && resp.Status < 300 && resp.Status != http.StatusNoContent {
