@@ -642,16 +642,17 @@ func TestConformanceOversizeFrame(t *testing.T) {
 	for _, tt := range []struct {
 		name   string
 		binary bool
-	}{{"text", false}, {"binary", true}} {
+		size   int
+	}{{"text", false, 4000}, {"binary", true, 4000}, {"text of 2 MB: the close frame survives the unread rest", false, 2 << 20}} {
 		t.Run(tt.name, func(t *testing.T) {
 			c := dial(t, "/ws/small", v2q, nil)
 			c.join("11", "1", "room:big")
 			small := `["11","2","room:big","ping",{"s":"` + strings.Repeat("x", 900) + `"}]`
 			c.send(small)
 			c.expect(`["11","2","room:big","phx_reply",{"response":{"s":"` + strings.Repeat("x", 900) + `"},"status":"ok"}]`)
-			big := `["11","3","room:big","new_msg",{"s":"` + strings.Repeat("x", 4000) + `"}]`
+			big := `["11","3","room:big","new_msg",{"s":"` + strings.Repeat("x", tt.size) + `"}]`
 			if tt.binary {
-				c.sendBinary(confBinPush("11", "3", "room:big", "new_msg", make([]byte, 4000)))
+				c.sendBinary(confBinPush("11", "3", "room:big", "new_msg", make([]byte, tt.size)))
 			} else {
 				c.send(big)
 			}

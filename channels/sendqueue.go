@@ -1,6 +1,7 @@
 package channels
 
 import (
+	"io"
 	"net"
 	"sync"
 	"time"
@@ -84,6 +85,22 @@ func (q *sendQueue) Close(code int, reason string) {
 		q.closeLocked(closeFrame(code, reason))
 	}
 	q.mu.Unlock()
+}
+
+// drainAndAbort ends a socket whose close frame was already written by
+// someone else (gorilla's 1009 for an oversized frame): nothing more is
+// written, the rest of the peer's input is read and discarded for up to
+// closeGrace so that closing does not reset the connection before the
+// peer has read the close frame, and then the connection is closed.
+func (q *sendQueue) drainAndAbort(limit int64) {
+	q.mu.Lock()
+	q.closing = true
+	q.clearLocked()
+	q.stopLocked()
+	q.mu.Unlock()
+	q.nc.SetReadDeadline(time.Now().Add(closeGrace))
+	io.Copy(io.Discard, io.LimitReader(q.nc, limit))
+	q.Abort()
 }
 
 // Abort closes the connection at once, dropping pending frames.

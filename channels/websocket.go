@@ -225,7 +225,9 @@ func (s *Socket) readLoop(conn *websocket.Conn) {
 	switch {
 	case errors.Is(endErr, websocket.ErrReadLimit):
 		log.Info("socket closed: frame larger than max_frame_size", zap.String("socket_id", s.id), zap.Int64("max_frame_size", cfg.MaxFrameSize))
-		s.q.Close(CloseMessageTooBig, "") // gorilla already sent its 1009
+		// gorilla already wrote the 1009 close frame: send no second one,
+		// and read off the rest of the oversized frame before closing.
+		s.q.drainAndAbort(max(4*cfg.MaxFrameSize, 8<<20))
 	case isTimeout(endErr) && !s.q.isClosing():
 		if c := log.Check(zap.DebugLevel, "socket idle timeout"); c != nil {
 			c.Write(zap.String("socket_id", s.id), zap.Duration("idle_timeout", idle))
