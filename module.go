@@ -146,7 +146,7 @@ func (h *Handler) Provision(ctx caddy.Context) error {
 		if err != nil {
 			return nil, err
 		}
-		return &sharedHub{hub: hub}, nil
+		return &sharedHub{hub: hub, path: h.Path}, nil
 	})
 	if err != nil {
 		h.poolKey = ""
@@ -154,6 +154,9 @@ func (h *Handler) Provision(ctx caddy.Context) error {
 	}
 	h.shared = val.(*sharedHub)
 	h.shared.attach(h)
+	if err := registerMetrics(ctx); err != nil {
+		return fmt.Errorf("registering metrics: %w", err)
+	}
 	return nil
 }
 
@@ -220,7 +223,8 @@ var hubs = caddy.NewUsagePool()
 // it. The newest attached handler's config is in force; if it is cleaned
 // up first (a reload that failed), the previous one is restored.
 type sharedHub struct {
-	hub *channels.Hub
+	hub  *channels.Hub
+	path string
 
 	mu       sync.Mutex
 	handlers []*Handler

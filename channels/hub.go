@@ -25,6 +25,7 @@ type Hub struct {
 	node   string
 	topics *topicTable
 	nextID atomic.Uint64
+	stats  hubCounters
 
 	live sync.WaitGroup // registered sockets that have not terminated yet
 
@@ -95,8 +96,11 @@ func (h *Hub) deliver(m *pubsub.Message) {
 	if m.Event == EventDisconnect {
 		h.disconnectLocal(m.Topic)
 	}
+	h.stats.broadcasts.Add(1)
 	var frames [numSerializers]*Frame
 	var failed [numSerializers]bool
+	var delivered uint64
+	defer func() { h.stats.deliveries.Add(delivered) }()
 	local := m.Node == h.node
 	h.topics.each(m.Topic, func(s *subscription) {
 		if local && m.Exclude != 0 && s.id == m.Exclude {
@@ -119,7 +123,9 @@ func (h *Hub) deliver(m *pubsub.Message) {
 			}
 			frames[i] = f
 		}
-		s.sock.send(f)
+		if s.sock.q.Send(f) {
+			delivered++
+		}
 	})
 }
 
@@ -201,6 +207,7 @@ func (h *Hub) register(s *Socket) bool {
 		return false
 	}
 	h.live.Add(1)
+	h.stats.connects.Add(1)
 	h.sockets[s] = struct{}{}
 	if s.id != "" {
 		set := h.byID[s.id]

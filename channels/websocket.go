@@ -208,13 +208,16 @@ func (s *Socket) readLoop(conn *websocket.Conn) {
 		if s.q.isClosing() {
 			continue // a close frame is queued: drain until the peer answers
 		}
+		s.hub.stats.messagesIn.Add(1)
 		if mt == websocket.TextMessage && !utf8.Valid(data) {
+			s.hub.stats.invalidFrames.Add(1)
 			log.Info("closing socket: text frame is not valid UTF-8", zap.String("socket_id", s.id), zap.String("remote", s.remoteAddr))
 			s.q.Close(CloseInvalidPayload, "invalid utf-8")
 			continue
 		}
 		msg, err := s.ser.Decode(data, mt == websocket.BinaryMessage)
 		if err != nil {
+			s.hub.stats.invalidFrames.Add(1)
 			log.Info("closing socket: invalid message", zap.String("socket_id", s.id), zap.String("remote", s.remoteAddr), zap.Error(err))
 			s.q.Close(CloseInternalError, "invalid message")
 			continue
@@ -224,6 +227,7 @@ func (s *Socket) readLoop(conn *websocket.Conn) {
 
 	switch {
 	case errors.Is(endErr, websocket.ErrReadLimit):
+		s.hub.stats.invalidFrames.Add(1)
 		log.Info("socket closed: frame larger than max_frame_size", zap.String("socket_id", s.id), zap.Int64("max_frame_size", cfg.MaxFrameSize))
 		// gorilla already wrote the 1009 close frame: send no second one,
 		// and read off the rest of the oversized frame before closing.
@@ -239,6 +243,7 @@ func (s *Socket) readLoop(conn *websocket.Conn) {
 	s.q.waitFlushed(closeGrace)
 	s.q.Abort()
 	if s.q.Slow() {
+		s.hub.stats.slowConsumers.Add(1)
 		log.Warn("slow consumer disconnected: outbound queue exceeded max_queue_size",
 			zap.String("socket_id", s.id), zap.String("remote", s.remoteAddr), zap.Int("max_queue_size", cfg.MaxQueueSize))
 	}

@@ -1,0 +1,48 @@
+package channels
+
+import "sync/atomic"
+
+// Stats are a hub's counters since it was created, for metrics. Counters
+// only grow; Sockets is the current number of open sockets.
+type Stats struct {
+	// Sockets is the number of open sockets.
+	Sockets int
+	// Connects counts sockets that were accepted.
+	Connects uint64
+	// SlowConsumers counts sockets closed because their outbound queue
+	// exceeded max_queue_size.
+	SlowConsumers uint64
+	// InvalidFrames counts sockets closed for a frame that was not a valid
+	// message, not UTF-8, or over max_frame_size.
+	InvalidFrames uint64
+	// MessagesIn counts inbound messages handled (heartbeats included).
+	MessagesIn uint64
+	// Broadcasts counts broadcasts fanned out on this node.
+	Broadcasts uint64
+	// Deliveries counts broadcast frames queued on sockets of this node.
+	Deliveries uint64
+	// Webhooks are the counters of the webhook client in force.
+	Webhooks WebhookStats
+}
+
+// hubCounters are the atomic counters behind Stats.
+type hubCounters struct {
+	connects, slowConsumers, invalidFrames, messagesIn, broadcasts, deliveries atomic.Uint64
+}
+
+// Stats returns the hub's counters.
+func (h *Hub) Stats() Stats {
+	st := Stats{
+		Sockets:       h.Sockets(),
+		Connects:      h.stats.connects.Load(),
+		SlowConsumers: h.stats.slowConsumers.Load(),
+		InvalidFrames: h.stats.invalidFrames.Load(),
+		MessagesIn:    h.stats.messagesIn.Load(),
+		Broadcasts:    h.stats.broadcasts.Load(),
+		Deliveries:    h.stats.deliveries.Load(),
+	}
+	if w := h.Config().Webhooks; w != nil {
+		st.Webhooks = w.Stats()
+	}
+	return st
+}
