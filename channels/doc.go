@@ -18,7 +18,9 @@
 //   - Frames are immutable once built: a broadcast is encoded once per
 //     serializer and the same *Frame is queued on every subscriber.
 //   - No lock is held while writing to a network connection.
-//   - Lock order: broker topic lock -> topic shard -> socket send queue. The
-//     broker delivers under its own lock, so the hub never calls the broker
-//     while it holds a topic shard lock. Hub.mu is never held with another.
+//   - Lock order: broker topic lock -> topic shard -> socket send queue, and
+//     broker topic lock -> Hub.mu (a "disconnect" delivery looks up sockets
+//     by id). Hub.mu is released before anything else is locked. The broker
+//     delivers under its own lock, so the hub never calls the broker while
+//     it holds a topic shard lock or Hub.mu.
 package channels
