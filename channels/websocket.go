@@ -22,7 +22,7 @@ var writeBufferPool = &sync.Pool{}
 // larger frames are read in several reads. A socket holds this buffer for
 // its whole life, so it dominates idle memory together with the reader's
 // stack.
-const readBufferSize = 1024
+const readBufferSize = 512
 
 // ServeWebSocket runs the Phoenix WebSocket transport for one request to
 // {path}/websocket: it checks the handshake (vsn, origin, auth token,
