@@ -8,10 +8,12 @@ package integration
 
 import (
 	"bytes"
+	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
+	"net"
 	"net/http"
 	"net/url"
 	"os"
@@ -94,10 +96,18 @@ func dial(t *testing.T, path, query string, hdr http.Header) *client {
 	return c
 }
 
-// tryDial connects and returns the handshake response even on failure.
+// tryDial connects and returns the handshake response even on failure. It
+// dials over IPv4, so that the server sees 127.0.0.1 (webhooks' remote_ip)
+// whatever localhost resolves to.
 func tryDial(t *testing.T, path, query string, hdr http.Header) (*client, *http.Response, error) {
 	t.Helper()
-	d := websocket.Dialer{HandshakeTimeout: recvTimeout}
+	d := websocket.Dialer{
+		HandshakeTimeout: recvTimeout,
+		NetDialContext: func(ctx context.Context, _, addr string) (net.Conn, error) {
+			var nd net.Dialer
+			return nd.DialContext(ctx, "tcp4", addr)
+		},
+	}
 	u := wsBase + path + "/websocket"
 	if query != "" {
 		u += "?" + query

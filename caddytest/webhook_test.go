@@ -7,7 +7,6 @@ package integration
 
 import (
 	"bytes"
-	"context"
 	"encoding/base64"
 	"encoding/json"
 	"fmt"
@@ -40,48 +39,10 @@ const (
 	whLeaveWait = 3 * time.Second
 )
 
-// whTryDial connects over IPv4, so that remote_ip is 127.0.0.1 whatever
-// localhost resolves to, and returns the handshake response even on
-// failure. hdr may carry Sec-WebSocket-Protocol.
-func whTryDial(t *testing.T, path, query string, hdr http.Header) (*client, *http.Response, error) {
-	t.Helper()
-	d := websocket.Dialer{
-		HandshakeTimeout: recvTimeout,
-		NetDialContext: func(ctx context.Context, _, addr string) (net.Conn, error) {
-			var nd net.Dialer
-			return nd.DialContext(ctx, "tcp4", addr)
-		},
-	}
-	u := wsBase + path + "/websocket"
-	if query != "" {
-		u += "?" + query
-	}
-	conn, resp, err := d.Dial(u, hdr)
-	if err != nil {
-		return nil, resp, err
-	}
-	t.Cleanup(func() { conn.Close() })
-	return &client{t: t, conn: conn, resp: resp}, resp, nil
-}
-
-// whDial connects and fails the test unless the upgrade succeeds.
-func whDial(t *testing.T, path, query string, hdr http.Header) *client {
-	t.Helper()
-	c, resp, err := whTryDial(t, path, query, hdr)
-	if err != nil {
-		status := 0
-		if resp != nil {
-			status = resp.StatusCode
-		}
-		t.Fatalf("dial %s?%s: %v (status %d)", path, query, err, status)
-	}
-	return c
-}
-
 // whRefused dials, expects the upgrade to be refused and returns the status.
 func whRefused(t *testing.T, path, query string, hdr http.Header) int {
 	t.Helper()
-	c, resp, err := whTryDial(t, path, query, hdr)
+	c, resp, err := tryDial(t, path, query, hdr)
 	if err == nil {
 		c.conn.Close()
 		t.Fatalf("dial %s?%s: upgraded, want a refusal", path, query)
@@ -298,7 +259,7 @@ func whToken(t *testing.T, app *chat.App, name string) string {
 // whChatDial connects name to the chat app at path with protocol V2.
 func whChatDial(t *testing.T, app *chat.App, path, name string) *client {
 	t.Helper()
-	return whDial(t, path, q("token", whToken(t, app, name), "vsn", "2.0.0"), nil)
+	return dial(t, path, q("token", whToken(t, app, name), "vsn", "2.0.0"), nil)
 }
 
 // whChatJoin joins a room on a V2 socket and expects the app's ok reply.
@@ -359,7 +320,7 @@ func TestWebhookChatConnect(t *testing.T) {
 				}
 				return
 			}
-			c := whDial(t, "/socket", tt.query, tt.hdr)
+			c := dial(t, "/socket", tt.query, tt.hdr)
 			if tt.hdr != nil {
 				if got := c.resp.Header.Get("Sec-Websocket-Protocol"); got != "phoenix" {
 					t.Errorf("negotiated subprotocol %q, want phoenix", got)
@@ -379,7 +340,7 @@ func TestWebhookChatRoom(t *testing.T) {
 	alice := whChatDial(t, app, "/socket", "alice")
 	bob := whChatDial(t, app, "/socket", "bob")
 	carol := whChatDial(t, app, "/socket", "carol")
-	vic := whDial(t, "/socket", q("token", whToken(t, app, "vic")), nil) // V1
+	vic := dial(t, "/socket", q("token", whToken(t, app, "vic")), nil) // V1
 
 	whChatJoin(alice, "1", "room:lobby")
 	whChatJoin(bob, "5", "room:lobby")
@@ -619,7 +580,7 @@ func TestWebhookRequests(t *testing.T) {
 		hdr["Authorization"] = []string{"Bearer zz"}
 		hdr["X-Multi"] = []string{"one", "two"}
 		hdr["X-Other"] = []string{"not forwarded"}
-		c := whDial(t, "/socket", "token=abc&vsn=2.0.0&a[b]=1&list[]=x&list[]=y", hdr)
+		c := dial(t, "/socket", "token=abc&vsn=2.0.0&a[b]=1&list[]=x&list[]=y", hdr)
 		reqs := b.waitRequests(t, "/connect", 1)
 		whCheckRequest(t, reqs[0], "connect", secret, `{
 			"socket":{"id":null,"transport":"websocket","vsn":"2.0.0","remote_ip":"127.0.0.1","assigns":{}},
@@ -662,7 +623,7 @@ func TestWebhookRequests(t *testing.T) {
 
 	t.Run("v1 anonymous", func(t *testing.T) {
 		base := len(b.requests("/connect"))
-		c := whDial(t, "/socket", "token=anon", nil)
+		c := dial(t, "/socket", "token=anon", nil)
 		reqs := b.waitRequests(t, "/connect", base+1)
 		whCheckRequest(t, reqs[base], "connect", secret, `{
 			"socket":{"id":null,"transport":"websocket","vsn":"1.0.0","remote_ip":"127.0.0.1","assigns":{}},
@@ -760,7 +721,7 @@ func TestWebhookConnectFailures(t *testing.T) {
 		t.Run(tc.name, func(t *testing.T) {
 			start := time.Now()
 			if tc.status == 0 {
-				c := whDial(t, "/c/"+tc.name, q("vsn", "2.0.0"), nil)
+				c := dial(t, "/c/"+tc.name, q("vsn", "2.0.0"), nil)
 				c.join("1", "1", "room:x")
 			} else if got := whRefused(t, "/c/"+tc.name, q("vsn", "2.0.0"), nil); got != tc.status {
 				t.Fatalf("status %d, want %d", got, tc.status)
@@ -841,7 +802,7 @@ func TestWebhookJoinFailures(t *testing.T) {
 
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
-			c := whDial(t, "/socket", q("vsn", "2.0.0"), nil)
+			c := dial(t, "/socket", q("vsn", "2.0.0"), nil)
 			topic := tc.name + ":x"
 			start := time.Now()
 			c.send(fmt.Sprintf(`["1","1",%q,"phx_join",{}]`, topic))
@@ -859,7 +820,7 @@ func TestWebhookJoinFailures(t *testing.T) {
 	}
 
 	t.Run("v1", func(t *testing.T) {
-		c := whDial(t, "/socket", "", nil)
+		c := dial(t, "/socket", "", nil)
 		c.send(`{"topic":"500:v1","event":"phx_join","payload":{},"ref":"1"}`)
 		c.expect(`{"topic":"500:v1","event":"phx_reply","payload":` + whUnavailable + `,"ref":"1"}`)
 		confSync(c, true, "2")
@@ -921,7 +882,7 @@ func TestWebhookHandleInFailures(t *testing.T) {
 
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
-			c := whDial(t, "/socket", q("vsn", "2.0.0"), nil)
+			c := dial(t, "/socket", q("vsn", "2.0.0"), nil)
 			c.join("1", "1", "ev:x")
 			c.send(fmt.Sprintf(`["1","2","ev:x",%q,{}]`, tc.name))
 			if tc.reply != "" {
@@ -955,7 +916,7 @@ func TestWebhookCircuitBreaker(t *testing.T) {
 			handle_in * upstream %s/breaker
 		}
 	}`, b.url)))
-	c := whDial(t, "/socket", q("vsn", "2.0.0"), nil)
+	c := dial(t, "/socket", q("vsn", "2.0.0"), nil)
 	c.join("1", "1", "br:x")
 
 	for i := 1; i <= 5; i++ {
@@ -1010,7 +971,7 @@ func TestWebhookConcurrentJoins(t *testing.T) {
 	}`, b.url)))
 	cs := make([]*client, sockets)
 	for i := range cs {
-		cs[i] = whDial(t, "/socket", q("vsn", "2.0.0"), nil)
+		cs[i] = dial(t, "/socket", q("vsn", "2.0.0"), nil)
 	}
 	start := time.Now()
 	for i, c := range cs {
@@ -1060,8 +1021,8 @@ func TestWebhookMixedRules(t *testing.T) {
 			handle_in echo reply
 		}
 	}`, b.url)))
-	alice := whDial(t, "/socket", q("vsn", "2.0.0"), nil)
-	bob := whDial(t, "/socket", q("vsn", "2.0.0"), nil)
+	alice := dial(t, "/socket", q("vsn", "2.0.0"), nil)
+	bob := dial(t, "/socket", q("vsn", "2.0.0"), nil)
 
 	// Upstream join and "*", declarative typing.
 	for _, c := range []*client{alice, bob} {
@@ -1142,9 +1103,9 @@ func TestWebhookHandleInAnswer(t *testing.T) {
 	}`, b.url)))
 
 	t.Run("all fields", func(t *testing.T) {
-		alice := whDial(t, "/socket", q("vsn", "2.0.0"), nil)
-		bob := whDial(t, "/socket", q("vsn", "2.0.0"), nil)
-		vic := whDial(t, "/socket", "", nil)
+		alice := dial(t, "/socket", q("vsn", "2.0.0"), nil)
+		bob := dial(t, "/socket", q("vsn", "2.0.0"), nil)
+		vic := dial(t, "/socket", "", nil)
 		alice.join("1", "1", "room:all")
 		bob.join("1", "1", "room:all")
 		confJoinV1(vic, "1", "room:all")
@@ -1182,8 +1143,8 @@ func TestWebhookHandleInAnswer(t *testing.T) {
 	})
 
 	t.Run("invalid items skipped", func(t *testing.T) {
-		alice := whDial(t, "/socket", q("vsn", "2.0.0"), nil)
-		bob := whDial(t, "/socket", q("vsn", "2.0.0"), nil)
+		alice := dial(t, "/socket", q("vsn", "2.0.0"), nil)
+		bob := dial(t, "/socket", q("vsn", "2.0.0"), nil)
 		alice.join("1", "1", "room:messy")
 		bob.join("1", "1", "room:messy")
 		alice.send(`["1","2","room:messy","messy",{}]`)
@@ -1217,7 +1178,7 @@ func TestWebhookConnectThenRules(t *testing.T) {
 			join upstream %[1]s/join
 		}
 	}`, b.url, whAPIKey)))
-	c := whDial(t, "/socket", q("vsn", "2.0.0"), nil)
+	c := dial(t, "/socket", q("vsn", "2.0.0"), nil)
 	c.join("1", "1", "room:r")
 	whCheckRequest(t, b.requests("/join")[0], "join", "", `{"socket":{"id":"custom:u9","transport":"websocket","vsn":"2.0.0",`+
 		`"remote_ip":"127.0.0.1","assigns":{"user":"u9","tag":"u9!"}},"topic":"room:r","payload":{},"join_ref":"1"}`)
