@@ -133,3 +133,17 @@ export function collect(ch, event) {
   ch.on(event, (payload) => got.push(payload))
   return got
 }
+
+// expectRefused connects s and asserts that it never opens: the upgrade is
+// refused (an error event, with the 403 when the runtime reports it).
+export async function expectRefused(s, name) {
+  let opened = false
+  s.onOpen(() => { opened = true })
+  const err = await within(WAIT, `an error on the ${name} socket`, (resolve) => {
+    s.onError(resolve)
+    s.connect()
+  })
+  s.disconnect()
+  assert.equal(opened, false, `${name} socket opened`)
+  if (err && err.message) assert.match(err.message, /403/, `${name} socket`)
+}
