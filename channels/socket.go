@@ -36,13 +36,12 @@ type Socket struct {
 
 // subscription is one joined channel of a socket: a subscriber of a topic.
 type subscription struct {
-	id       uint64 // node-unique, used to exclude the sender of broadcast_from
-	sock     *Socket
-	topic    string
-	subtopic string
-	joinRef  Ref
-	assigns  map[string]any
-	slot     int // index in the topic's subscriber list; guarded by the topic shard lock
+	id      uint64 // node-unique, used to exclude the sender of broadcast_from
+	sock    *Socket
+	topic   string
+	joinRef Ref
+	assigns map[string]any
+	slot    int // index in the topic's subscriber list; guarded by the topic shard lock
 }
 
 // ID returns the socket id ("" for anonymous sockets).
@@ -117,7 +116,7 @@ func (s *Socket) join(m *Message) {
 			s.reply(m.JoinRef, m.Ref, m.Topic, status, response)
 			return
 		}
-		s.subscribeJoin(cfg, m, subtopic, response, assigns)
+		s.subscribeJoin(cfg, m, response, assigns)
 		return
 	}
 
@@ -147,12 +146,12 @@ func (s *Socket) join(m *Message) {
 		}
 		response = JSONPayload(raw)
 	}
-	s.subscribeJoin(cfg, m, subtopic, response, maps.Clone(s.assigns))
+	s.subscribeJoin(cfg, m, response, maps.Clone(s.assigns))
 }
 
 // subscribeJoin completes an accepted join: the ok reply is queued while
 // the subscription is added, so every broadcast after it follows the reply.
-func (s *Socket) subscribeJoin(cfg *Config, m *Message, subtopic string, response Payload, assigns map[string]any) {
+func (s *Socket) subscribeJoin(cfg *Config, m *Message, response Payload, assigns map[string]any) {
 	reply, err := s.ser.EncodeReply(m.JoinRef, m.Ref, m.Topic, "ok", response)
 	if err != nil {
 		cfg.Logger.Warn("join reply not encodable", zap.String("topic", m.Topic), zap.Error(err))
@@ -160,12 +159,11 @@ func (s *Socket) subscribeJoin(cfg *Config, m *Message, subtopic string, respons
 		return
 	}
 	sub := &subscription{
-		id:       s.hub.nextID.Add(1),
-		sock:     s,
-		topic:    m.Topic,
-		subtopic: subtopic,
-		joinRef:  bytes.Clone(m.JoinRef), // do not pin the whole inbound frame
-		assigns:  assigns,
+		id:      s.hub.nextID.Add(1),
+		sock:    s,
+		topic:   m.Topic,
+		joinRef: bytes.Clone(m.JoinRef), // do not pin the whole inbound frame
+		assigns: assigns,
 	}
 	if err := s.hub.subscribe(sub, func() { s.send(reply) }); err != nil {
 		cfg.Logger.Error("join failed", zap.String("topic", m.Topic), zap.Error(err))
