@@ -45,3 +45,16 @@ type PresenceManager interface {
 	// Close is idempotent.
 	Close() error
 }
+
+// PresenceExpirer is implemented by presence managers whose entries can
+// disappear without an Untrack: a networked manager expires the entries of a
+// node that stopped refreshing them (a crashed or partitioned node) after a
+// documented TTL.
+type PresenceExpirer interface {
+	// OnExpire registers f, called after an entry expired with the topic and
+	// the removed entry, so that the node can announce the leave
+	// (presence_diff). Each expired entry is reported once in the whole
+	// cluster, on one surviving node. f must not block; it is registered
+	// once, before the first Track.
+	OnExpire(f func(topic string, e PresenceEntry))
+}
