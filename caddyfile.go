@@ -53,6 +53,14 @@ func parseCaddyfile(helper httpcaddyfile.Helper) (caddyhttp.MiddlewareHandler, e
 //			handle_in <event>|* broadcast | broadcast_from | reply | noreply
 //			handle_in <event>|* upstream <url>
 //			leave     upstream <url>
+//			presence [{                              # track joins; presence_state/diff
+//				key   "<cel>"                        # default: the socket id
+//				meta  "<cel>"                        # default: {}
+//				batch <duration>                     # default 50ms, at most 1s
+//			}]
+//			history <n> [ttl <duration>] [{          # keep the last n broadcasts
+//				on_join <k>                          # push the last k on a plain join
+//			}]
 //		}
 //	}
 //
@@ -204,6 +212,24 @@ func parseChannel(d *caddyfile.Dispenser) (channels.ChannelSpec, error) {
 			}
 			events[hi.Event] = true
 			c.HandleIn = append(c.HandleIn, hi)
+		case "presence":
+			if c.Presence != nil {
+				return c, d.Errf("channel %s: duplicate presence", c.Pattern)
+			}
+			p, err := parsePresence(d, c.Pattern)
+			if err != nil {
+				return c, err
+			}
+			c.Presence = p
+		case "history":
+			if c.History != nil {
+				return c, d.Errf("channel %s: duplicate history", c.Pattern)
+			}
+			hs, err := parseHistory(d, c.Pattern)
+			if err != nil {
+				return c, err
+			}
+			c.History = hs
 		default:
 			return c, d.Errf("unrecognized channel subdirective %q", d.Val())
 		}

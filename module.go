@@ -142,7 +142,7 @@ func (h *Handler) Provision(ctx caddy.Context) error {
 
 	h.poolKey = "channels:" + h.Path
 	val, _, err := hubs.LoadOrNew(h.poolKey, func() (caddy.Destructor, error) {
-		hub, err := channels.NewHub(h.cfg, nil)
+		hub, err := channels.NewHub(h.cfg, nil, nil)
 		if err != nil {
 			return nil, err
 		}
@@ -211,6 +211,9 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request, next caddyht
 		return nil
 	case "/api/disconnect":
 		hub.ServeDisconnectAPI(w, r)
+		return nil
+	case "/api/presence":
+		hub.ServePresenceAPI(w, r)
 		return nil
 	}
 	return next.ServeHTTP(w, r)

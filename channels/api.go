@@ -82,17 +82,56 @@ func (h *Hub) ServeDisconnectAPI(w http.ResponseWriter, r *http.Request) {
 	fmt.Fprint(w, `{"accepted":1}`+"\n")
 }
 
-// apiRequest checks the key, the method and the body size shared by every
-// API endpoint and returns the body; on failure it has answered.
-func (h *Hub) apiRequest(w http.ResponseWriter, r *http.Request) ([]byte, bool) {
+// ServePresenceAPI answers GET {path}/api/presence?topic=…: 200 with the
+// topic's presences in presence_state shape ({} when nobody is present); 400
+// without a topic; 401 for a missing or wrong key; 404 when no api_key is
+// configured; 405 for methods other than GET; 503 when the presence store
+// fails.
+func (h *Hub) ServePresenceAPI(w http.ResponseWriter, r *http.Request) {
+	if !h.apiAuthorized(w, r) {
+		return
+	}
+	if r.Method != http.MethodGet && r.Method != http.MethodHead {
+		w.Header().Set("Allow", "GET, HEAD")
+		writeJSONError(w, http.StatusMethodNotAllowed, "use GET")
+		return
+	}
+	topic := r.URL.Query().Get("topic")
+	if topic == "" {
+		writeJSONError(w, http.StatusBadRequest, `missing query parameter "topic"`)
+		return
+	}
+	state, err := h.PresenceList(r.Context(), topic)
+	if err != nil {
+		h.Config().Logger.Error("api presence failed", zap.String("topic", topic), zap.Error(err))
+		writeJSONError(w, http.StatusServiceUnavailable, err.Error())
+		return
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(http.StatusOK)
+	w.Write(append(state, '\n'))
+}
+
+// apiAuthorized checks that the API is enabled and the request carries its
+// key; on failure it has answered.
+func (h *Hub) apiAuthorized(w http.ResponseWriter, r *http.Request) bool {
 	cfg := h.Config()
 	if cfg.APIKey == "" {
 		writeJSONError(w, http.StatusNotFound, "the HTTP API is disabled: no api_key is configured")
-		return nil, false
+		return false
 	}
 	if !validBearer(r.Header.Get("Authorization"), cfg.APIKey) {
 		w.Header().Set("WWW-Authenticate", `Bearer realm="channels"`)
 		writeJSONError(w, http.StatusUnauthorized, "missing or invalid API key")
+		return false
+	}
+	return true
+}
+
+// apiRequest checks the key, the method and the body size shared by every
+// POST API endpoint and returns the body; on failure it has answered.
+func (h *Hub) apiRequest(w http.ResponseWriter, r *http.Request) ([]byte, bool) {
+	if !h.apiAuthorized(w, r) {
 		return nil, false
 	}
 	if r.Method != http.MethodPost {

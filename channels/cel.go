@@ -60,6 +60,12 @@ const (
 	// ExprReply computes the response of a successful join. It sees the same
 	// variables as ExprJoin and yields a map.
 	ExprReply
+	// ExprPresenceKey computes the presence key of a joining socket. It sees
+	// the same variables as ExprJoin and yields a string.
+	ExprPresenceKey
+	// ExprPresenceMeta computes the presence meta of a joining socket. It
+	// sees the same variables as ExprJoin and yields a map.
+	ExprPresenceMeta
 
 	exprKindCount
 )
@@ -77,6 +83,10 @@ func (k ExprKind) String() string {
 		return "join"
 	case ExprReply:
 		return "reply"
+	case ExprPresenceKey:
+		return "presence key"
+	case ExprPresenceMeta:
+		return "presence meta"
 	}
 	return fmt.Sprintf("ExprKind(%d)", int(k))
 }
@@ -120,6 +130,9 @@ var exprVariables = [exprKindCount][]string{
 	ExprID:      {"params", "headers", "auth_token", "assigns", "now"},
 	ExprJoin:    {"topic", "subtopic", "params", "assigns", "now"},
 	ExprReply:   {"topic", "subtopic", "params", "assigns", "now"},
+
+	ExprPresenceKey:  {"topic", "subtopic", "params", "assigns", "now"},
+	ExprPresenceMeta: {"topic", "subtopic", "params", "assigns", "now"},
 }
 
 // variableTypes are the CEL types of all variables.
@@ -202,9 +215,13 @@ func checkOutputType(kind ExprKind, t *cel.Type) error {
 		if k != types.BoolKind {
 			return fmt.Errorf("result type is %s, want bool", t)
 		}
-	case ExprReply:
+	case ExprReply, ExprPresenceMeta:
 		if k != types.MapKind {
 			return fmt.Errorf("result type is %s, want map", t)
+		}
+	case ExprPresenceKey:
+		if k != types.StringKind {
+			return fmt.Errorf("result type is %s, want string", t)
 		}
 	case ExprID:
 		if k != types.StringKind && k != types.NullTypeKind {

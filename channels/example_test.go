@@ -25,7 +25,7 @@ func Example() {
 	if err != nil {
 		panic(err)
 	}
-	hub, err := channels.NewHub(channels.Config{Rules: rules}, nil) // nil: the in-memory broker
+	hub, err := channels.NewHub(channels.Config{Rules: rules}, nil, nil) // nil, nil: the in-memory broker and presence
 	if err != nil {
 		panic(err)
 	}

@@ -18,7 +18,7 @@ func newTestSubscriber(h *Hub, ser Serializer, topic string) *subscription {
 }
 
 func newTestHub(t testing.TB) *Hub {
-	h, err := NewHub(Config{}, pubsub.NewMemory())
+	h, err := NewHub(Config{}, pubsub.NewMemory(), nil)
 	if err != nil {
 		t.Fatal(err)
 	}

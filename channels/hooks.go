@@ -144,7 +144,7 @@ func (h *Hub) connectUpstream(cfg *Config, s *Socket, g *Gate, r *http.Request) 
 
 // joinUpstream asks the join webhook. It returns the reply status and
 // response, and the channel assigns on success.
-func (s *Socket) joinUpstream(cfg *Config, rule *ChannelRule, m *Message) (status string, response Payload, assigns map[string]any) {
+func (s *Socket) joinUpstream(cfg *Config, rule *ChannelRule, m *Message) (status string, response Payload, assigns map[string]any, presence *hookPresence) {
 	body := struct {
 		Socket  hookSocket      `json:"socket"`
 		Topic   string          `json:"topic"`
@@ -155,13 +155,14 @@ func (s *Socket) joinUpstream(cfg *Config, rule *ChannelRule, m *Message) (statu
 		Status   string          `json:"status"`
 		Response json.RawMessage `json:"response"`
 		Assigns  map[string]any  `json:"assigns"`
+		Presence *hookPresence   `json:"presence"`
 	}
 	code, err := s.hub.callHook(cfg, rule.Join.Upstream, "join", body, &answer, http.StatusUnauthorized, http.StatusForbidden)
 	switch {
 	case err != nil:
-		return "error", JSONPayload(reasonJSON(reasonUpstreamUnavailable)), nil
+		return "error", JSONPayload(reasonJSON(reasonUpstreamUnavailable)), nil, nil
 	case code == http.StatusUnauthorized || code == http.StatusForbidden:
-		return "error", JSONPayload(reasonJSON(ReasonUnauthorized)), nil
+		return "error", JSONPayload(reasonJSON(ReasonUnauthorized)), nil, nil
 	}
 	status = answer.Status
 	if status == "" {
@@ -176,7 +177,7 @@ func (s *Socket) joinUpstream(cfg *Config, rule *ChannelRule, m *Message) (statu
 		assigns = map[string]any{}
 	}
 	maps.Copy(assigns, answer.Assigns)
-	return status, response, assigns
+	return status, response, assigns, answer.Presence
 }
 
 // handleInUpstream forwards a push to the handle_in webhook and carries out
@@ -202,6 +203,7 @@ func (s *Socket) handleInUpstream(cfg *Config, sub *subscription, url string, m 
 		BroadcastFrom []hookMessage  `json:"broadcast_from"`
 		Push          []hookMessage  `json:"push"`
 		Assigns       map[string]any `json:"assigns"`
+		Presence      *hookPresence  `json:"presence"`
 		Stop          *struct {
 			Reason string `json:"reason"`
 		} `json:"stop"`
@@ -241,6 +243,9 @@ func (s *Socket) handleInUpstream(cfg *Config, sub *subscription, url string, m 
 			continue
 		}
 		s.send(f)
+	}
+	if answer.Presence != nil && len(answer.Presence.Meta) > 0 && string(answer.Presence.Meta) != "null" {
+		s.updatePresence(log, sub, answer.Presence.Meta)
 	}
 	if answer.Assigns != nil {
 		if sub.assigns == nil {

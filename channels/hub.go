@@ -20,12 +20,14 @@ import (
 // nodes, for the brokers that support it). A Hub outlives configuration
 // changes: SetConfig swaps the rules under open sockets.
 type Hub struct {
-	cfg    atomic.Pointer[Config]
-	broker pubsub.Broker
-	node   string
-	topics *topicTable
-	nextID atomic.Uint64
-	stats  hubCounters
+	cfg      atomic.Pointer[Config]
+	broker   pubsub.Broker
+	presence pubsub.PresenceManager
+	diffs    presenceDiffs
+	node     string
+	topics   *topicTable
+	nextID   atomic.Uint64
+	stats    hubCounters
 
 	live sync.WaitGroup // registered sockets that have not terminated yet
 
@@ -35,20 +37,29 @@ type Hub struct {
 	closed  bool
 }
 
-// NewHub creates a hub that publishes through broker (nil means a new
-// in-memory broker) with the given configuration.
-func NewHub(cfg Config, broker pubsub.Broker) (*Hub, error) {
+// NewHub creates a hub that publishes through broker and tracks presence
+// in presence (nil means a new in-memory broker, or presence manager) with
+// the given configuration. The hub owns both: Close closes them.
+func NewHub(cfg Config, broker pubsub.Broker, presence pubsub.PresenceManager) (*Hub, error) {
 	if broker == nil {
 		broker = pubsub.NewMemory()
 	}
+	if presence == nil {
+		presence = pubsub.NewMemoryPresence()
+	}
 	h := &Hub{
-		broker:  broker,
-		node:    newNodeID(),
-		topics:  newTopicTable(),
-		sockets: make(map[*Socket]struct{}),
-		byID:    make(map[string]map[*Socket]struct{}),
+		broker:   broker,
+		presence: presence,
+		node:     newNodeID(),
+		topics:   newTopicTable(),
+		sockets:  make(map[*Socket]struct{}),
+		byID:     make(map[string]map[*Socket]struct{}),
 	}
 	h.SetConfig(cfg)
+	h.diffs.init(h)
+	if ex, ok := presence.(pubsub.PresenceExpirer); ok {
+		ex.OnExpire(h.presenceExpired)
+	}
 	if err := broker.Start(h.deliver); err != nil {
 		return nil, fmt.Errorf("starting broker: %w", err)
 	}
@@ -69,7 +80,18 @@ func (h *Hub) logger() *zap.Logger { return h.cfg.Load().Logger }
 // Broadcast publishes an event to every subscriber of topic, on every node
 // the broker reaches. exclude is the subscription that must not receive it
 // (broadcast_from), or 0.
+// Topics whose channel rule keeps history store the message and give it a
+// position.
 func (h *Hub) Broadcast(ctx context.Context, topic, event string, p Payload, exclude uint64) error {
+	var opts pubsub.PublishOptions
+	if rule, _, ok := h.Config().Rules.Route(topic); ok && rule.History != nil {
+		opts.HistorySize, opts.HistoryTTL = rule.History.Size, rule.History.TTL
+	}
+	return h.publish(ctx, topic, event, p, exclude, opts)
+}
+
+// publish sends one message through the broker.
+func (h *Hub) publish(ctx context.Context, topic, event string, p Payload, exclude uint64, opts pubsub.PublishOptions) error {
 	m := &pubsub.Message{Topic: topic, Event: event, Exclude: exclude, Node: h.node}
 	if p.Binary {
 		m.Payload, m.Binary = p.Data, true
@@ -79,7 +101,7 @@ func (h *Hub) Broadcast(ctx context.Context, topic, event string, p Payload, exc
 			m.Payload = emptyObject
 		}
 	}
-	if _, err := h.broker.Publish(ctx, m, pubsub.PublishOptions{}); err != nil {
+	if _, err := h.broker.Publish(ctx, m, opts); err != nil {
 		return fmt.Errorf("publishing to %q: %w", topic, err)
 	}
 	return nil
@@ -106,6 +128,9 @@ func (h *Hub) deliver(m *pubsub.Message) {
 		if local && m.Exclude != 0 && s.id == m.Exclude {
 			return
 		}
+		if s.catchingUp.Load() && s.holdForCatchUp(m) {
+			return
+		}
 		i := s.sock.ser.Index()
 		f := frames[i]
 		if f == nil {
@@ -113,7 +138,7 @@ func (h *Hub) deliver(m *pubsub.Message) {
 				return
 			}
 			var err error
-			f, err = s.sock.ser.EncodeBroadcast(m.Topic, m.Event, p)
+			f, err = encodeBroadcast(s.sock.ser, m, p)
 			if err != nil {
 				failed[i] = true
 				if c := h.logger().Check(zap.DebugLevel, "broadcast not encodable for this protocol version"); c != nil {
@@ -140,7 +165,7 @@ func (h *Hub) Disconnect(ctx context.Context, id string) error {
 	if id == "" {
 		return errors.New("empty socket id")
 	}
-	return h.Broadcast(ctx, id, EventDisconnect, JSONPayload(emptyObject), 0)
+	return h.publish(ctx, id, EventDisconnect, JSONPayload(emptyObject), 0, pubsub.PublishOptions{Transient: true})
 }
 
 // disconnectLocal closes the sockets of this node whose id is id and
@@ -193,10 +218,15 @@ func (h *Hub) Close() error {
 	case <-time.After(closeWait):
 		h.logger().Warn("sockets still open after shutdown wait", zap.Duration("waited", closeWait))
 	}
+	h.diffs.flushAll() // announce the leaves of the closed sockets to other nodes
+	var errs []error
 	if err := h.broker.Close(); err != nil {
-		return fmt.Errorf("closing broker: %w", err)
+		errs = append(errs, fmt.Errorf("closing broker: %w", err))
 	}
-	return nil
+	if err := h.presence.Close(); err != nil {
+		errs = append(errs, fmt.Errorf("closing presence: %w", err))
+	}
+	return errors.Join(errs...)
 }
 
 // register adds a connected socket; it fails once the hub is closed.
@@ -270,6 +300,7 @@ func (h *Hub) unsubscribe(s *subscription) {
 	if !h.topics.remove(s) {
 		return
 	}
+	h.untrack(s)
 	if err := h.broker.Unsubscribe(context.Background(), s.topic); err != nil {
 		h.logger().Error("broker unsubscribe failed", zap.String("topic", s.topic), zap.Error(err))
 	}

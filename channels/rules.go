@@ -90,6 +90,12 @@ type ChannelSpec struct {
 	HandleIn []HandleInSpec `json:"handle_in,omitempty"`
 	// Leave notifies the app when a socket leaves such a channel.
 	Leave *LeaveSpec `json:"leave,omitempty"`
+	// Presence tracks who is joined to such a channel and announces it
+	// with presence_state and presence_diff. Nothing is tracked without it.
+	Presence *PresenceSpec `json:"presence,omitempty"`
+	// History keeps the last broadcasts of each matching topic, so that a
+	// client rejoining with "_since" catches up without a gap.
+	History *HistorySpec `json:"history,omitempty"`
 }
 
 // RulesSpec is the declarative configuration of sockets and channels.
@@ -406,6 +412,10 @@ type ChannelRule struct {
 	// LeaveUpstream is the webhook notified when a socket leaves; empty
 	// means none.
 	LeaveUpstream string
+	// Presence is non-nil when joins of the channel are tracked.
+	Presence *PresenceRule
+	// History is non-nil when the channel's topics keep history.
+	History *HistoryRule
 }
 
 // HandleIn returns the entry for a pushed event: the entry naming the event
@@ -555,6 +565,20 @@ func compileChannel(cs ChannelSpec) (ChannelRule, error) {
 			return c, fmt.Errorf("leave: %w", err)
 		}
 		c.LeaveUpstream = cs.Leave.Upstream
+	}
+	if cs.Presence != nil {
+		p, err := compilePresence(cs.Presence)
+		if err != nil {
+			return c, fmt.Errorf("presence: %w", err)
+		}
+		c.Presence = p
+	}
+	if cs.History != nil {
+		h, err := compileHistory(cs.History)
+		if err != nil {
+			return c, fmt.Errorf("history: %w", err)
+		}
+		c.History = h
 	}
 	return c, nil
 }

@@ -6,10 +6,13 @@ import (
 	"encoding/json"
 	"errors"
 	"maps"
+	"sync"
 	"sync/atomic"
 	"time"
 
 	"go.uber.org/zap"
+
+	"github.com/caddy-channels/caddy-channels/pubsub"
 )
 
 // Socket is one connected client. Its channel table is only touched by the
@@ -28,6 +31,7 @@ type Socket struct {
 	headers    map[string]string
 	authToken  *string
 	assigns    map[string]any
+	anonKey    string // presence key of an anonymous socket; read loop only
 
 	channels map[string]*subscription // read loop only
 
@@ -42,6 +46,16 @@ type subscription struct {
 	joinRef Ref
 	assigns map[string]any
 	slot    int // index in the topic's subscriber list; guarded by the topic shard lock
+
+	presence *presenceState // tracked presence, nil if none; read loop only
+
+	// Catch-up of a history join: while catchingUp is set, broadcasts are
+	// held (under catchUpMu) instead of queued, and released after the
+	// replay. See history.go.
+	catchingUp atomic.Bool
+	catchUpMu  sync.Mutex
+	held       []*pubsub.Message
+	heldOver   bool // more than maxHeld messages arrived while catching up
 }
 
 // ID returns the socket id ("" for anonymous sockets).
@@ -111,12 +125,12 @@ func (s *Socket) join(m *Message) {
 	}
 
 	if rule.Join.Action == GateUpstream {
-		status, response, assigns := s.joinUpstream(cfg, rule, m)
+		status, response, assigns, pres := s.joinUpstream(cfg, rule, m)
 		if status != "ok" {
 			s.reply(m.JoinRef, m.Ref, m.Topic, status, response)
 			return
 		}
-		s.subscribeJoin(cfg, m, response, assigns)
+		s.subscribeJoin(cfg, rule, m, joinAccepted{response: response, assigns: assigns, presence: pres, subtopic: subtopic})
 		return
 	}
 
@@ -146,31 +160,56 @@ func (s *Socket) join(m *Message) {
 		}
 		response = JSONPayload(raw)
 	}
-	s.subscribeJoin(cfg, m, response, maps.Clone(s.assigns))
+	s.subscribeJoin(cfg, rule, m, joinAccepted{response: response, assigns: maps.Clone(s.assigns), subtopic: subtopic})
 }
 
-// subscribeJoin completes an accepted join: the ok reply is queued while
-// the subscription is added, so every broadcast after it follows the reply.
-func (s *Socket) subscribeJoin(cfg *Config, m *Message, response Payload, assigns map[string]any) {
-	reply, err := s.ser.EncodeReply(m.JoinRef, m.Ref, m.Topic, "ok", response)
-	if err != nil {
-		cfg.Logger.Warn("join reply not encodable", zap.String("topic", m.Topic), zap.Error(err))
-		s.replyError(m.JoinRef, m.Ref, m.Topic, "join crashed")
-		return
-	}
+// joinAccepted is what an accepted join decided.
+type joinAccepted struct {
+	response Payload        // the ok reply's response
+	assigns  map[string]any // the channel's assigns
+	presence *hookPresence  // a join webhook's presence override, or nil
+	subtopic string
+}
+
+// subscribeJoin completes an accepted join. Without history, the ok reply
+// is queued while the subscription is added, so every broadcast after it
+// follows the reply; with history, the reply, the replay and the held
+// broadcasts are queued by catchUp. Presence is tracked last, so that
+// presence_state follows the replay.
+func (s *Socket) subscribeJoin(cfg *Config, rule *ChannelRule, m *Message, acc joinAccepted) {
 	sub := &subscription{
 		id:      s.hub.nextID.Add(1),
 		sock:    s,
 		topic:   m.Topic,
 		joinRef: bytes.Clone(m.JoinRef), // do not pin the whole inbound frame
-		assigns: assigns,
+		assigns: acc.assigns,
 	}
-	if err := s.hub.subscribe(sub, func() { s.send(reply) }); err != nil {
-		cfg.Logger.Error("join failed", zap.String("topic", m.Topic), zap.Error(err))
-		s.replyError(m.JoinRef, m.Ref, m.Topic, "join crashed")
-		return
+	if rule.History != nil {
+		sub.catchingUp.Store(true)
+		if err := s.hub.subscribe(sub, func() {}); err != nil {
+			cfg.Logger.Error("join failed", zap.String("topic", m.Topic), zap.Error(err))
+			s.replyError(m.JoinRef, m.Ref, m.Topic, "join crashed")
+			return
+		}
+		s.channels[m.Topic] = sub
+		s.catchUp(cfg, rule.History, sub, m, acc.response)
+	} else {
+		reply, err := s.ser.EncodeReply(m.JoinRef, m.Ref, m.Topic, "ok", acc.response)
+		if err != nil {
+			cfg.Logger.Warn("join reply not encodable", zap.String("topic", m.Topic), zap.Error(err))
+			s.replyError(m.JoinRef, m.Ref, m.Topic, "join crashed")
+			return
+		}
+		if err := s.hub.subscribe(sub, func() { s.send(reply) }); err != nil {
+			cfg.Logger.Error("join failed", zap.String("topic", m.Topic), zap.Error(err))
+			s.replyError(m.JoinRef, m.Ref, m.Topic, "join crashed")
+			return
+		}
+		s.channels[m.Topic] = sub
 	}
-	s.channels[m.Topic] = sub
+	if rule.Presence != nil {
+		s.trackPresence(cfg, rule, sub, m, acc)
+	}
 }
 
 // leave handles phx_leave (protocol §4.3).

@@ -76,7 +76,7 @@ func waitFor(t *testing.T, what string, cond func() bool) {
 // max_queue_size; a subscriber that reads gets every message, in order.
 func TestSlowConsumerIsDisconnected(t *testing.T) {
 	rules := testRules(t, RulesSpec{Channels: []ChannelSpec{{Pattern: "room:*", Join: &GateSpec{Action: "allow"}}}})
-	h, err := NewHub(Config{Rules: rules, MaxQueueSize: 256 << 10, WriteTimeout: 500 * time.Millisecond}, pubsub.NewMemory())
+	h, err := NewHub(Config{Rules: rules, MaxQueueSize: 256 << 10, WriteTimeout: 500 * time.Millisecond}, pubsub.NewMemory(), nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -135,7 +135,7 @@ func TestSlowConsumerIsDisconnected(t *testing.T) {
 // Disconnect closes every socket of an id with 1001 and leaves the others.
 func TestDisconnectByID(t *testing.T) {
 	rules := testRules(t, RulesSpec{ID: "has(params.user) ? 'user:' + params.user : ''"})
-	h, err := NewHub(Config{Rules: rules}, pubsub.NewMemory())
+	h, err := NewHub(Config{Rules: rules}, pubsub.NewMemory(), nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -169,7 +169,7 @@ func TestDisconnectByID(t *testing.T) {
 
 // Close shuts every socket with 1001 and refuses new ones.
 func TestHubCloseGoesAway(t *testing.T) {
-	h, err := NewHub(Config{}, pubsub.NewMemory())
+	h, err := NewHub(Config{}, pubsub.NewMemory(), nil)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -180,6 +180,9 @@ func (b *Memory) Publish(_ context.Context, m *Message, opts PublishOptions) (Po
 	}
 	sh := b.shard(m.Topic)
 	b.sweep(sh)
+	if opts.Transient {
+		opts = PublishOptions{Transient: true}
+	}
 	keep := opts.HistorySize > 0
 	for {
 		var t *memTopic
@@ -216,9 +219,11 @@ func (b *Memory) publishTo(sh *memShard, t *memTopic, m *Message, opts PublishOp
 	if t.dead.Load() {
 		return Position{}, false, false
 	}
-	if opts.HistorySize > 0 {
+	switch {
+	case opts.Transient:
+	case opts.HistorySize > 0:
 		pos = sh.append(t, m, opts, now().UnixNano())
-	} else {
+	default:
 		// The stream could not replay this message: drop it so that no
 		// later recovery claims to be gap-free across it.
 		sh.setStream(t, nil)

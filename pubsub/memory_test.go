@@ -703,3 +703,26 @@ func BenchmarkMemoryPublishHistory(b *testing.B) {
 		b.Fatal("handler not called")
 	}
 }
+
+func TestMemoryTransientPublishKeepsStream(t *testing.T) {
+	b, r := startMemory(t)
+	if err := b.Subscribe(ctx, "t"); err != nil {
+		t.Fatal(err)
+	}
+	p1 := mustPublish(t, b, "t", "e1", PublishOptions{HistorySize: 5})
+	m := &Message{Topic: "t", Event: "presence_diff"}
+	if pos, err := b.Publish(ctx, m, PublishOptions{Transient: true, HistorySize: 5}); err != nil || !pos.IsZero() || !m.Position.IsZero() {
+		t.Fatalf("transient publish = %v, %v; message at %v", pos, err, m.Position)
+	}
+	p2 := mustPublish(t, b, "t", "e2", PublishOptions{HistorySize: 5})
+	if p2.Epoch != p1.Epoch || p2.Seq != p1.Seq+1 {
+		t.Fatalf("transient message touched the stream: %v then %v", p1, p2)
+	}
+	res := mustHistory(t, b, "t", HistoryOptions{Since: &p1})
+	if !res.Recovered || len(res.Messages) != 1 || res.Messages[0].Event != "e2" {
+		t.Errorf("history after a transient message: %+v", res)
+	}
+	if got := r.got(); !equal(got, []string{"t/e1", "t/presence_diff", "t/e2"}) {
+		t.Errorf("delivered %v", got)
+	}
+}

@@ -174,6 +174,11 @@ type PublishOptions struct {
 	// stream itself lives without a publish (after which it is recreated
 	// with a new epoch). 0 (or less) means no age limit.
 	HistoryTTL time.Duration
+	// Transient marks a message that is not part of the topic's stream,
+	// such as a presence diff: it is delivered but neither stored nor
+	// counted, gets no Position, and leaves an existing stream untouched
+	// (HistorySize and HistoryTTL are ignored).
+	Transient bool
 }
 
 // HistoryOptions selects what Broker.History returns.
