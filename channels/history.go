@@ -3,6 +3,7 @@ package channels
 import (
 	"context"
 	"encoding/json"
+	"sync"
 	"time"
 
 	"go.uber.org/zap"
@@ -39,20 +40,30 @@ const maxHeld = 10_000
 // historyTimeout bounds the broker's history read during a join.
 const historyTimeout = 5 * time.Second
 
-// holdForCatchUp holds m for a catching-up subscription and reports
-// whether it did; false means the catch-up ended and m is queued as usual.
-// It runs under the topic shard's read lock.
-func (s *subscription) holdForCatchUp(m *pubsub.Message) bool {
-	s.catchUpMu.Lock()
-	defer s.catchUpMu.Unlock()
-	if !s.catchingUp.Load() {
+// catchUpState is the state of a subscription while its history join
+// catches up. It exists only during the join, so idle subscriptions pay
+// one pointer for it.
+type catchUpState struct {
+	mu   sync.Mutex
+	done bool              // the catch-up ended: queue as usual
+	held []*pubsub.Message // broadcasts that arrived meanwhile
+	over bool              // more than maxHeld arrived
+}
+
+// hold holds m for a catching-up subscription and reports whether it did;
+// false means the catch-up ended and m is queued as usual. It runs under
+// the topic shard's read lock.
+func (cu *catchUpState) hold(m *pubsub.Message) bool {
+	cu.mu.Lock()
+	defer cu.mu.Unlock()
+	if cu.done {
 		return false
 	}
-	if len(s.held) >= maxHeld {
-		s.heldOver = true
+	if len(cu.held) >= maxHeld {
+		cu.over = true
 		return true
 	}
-	s.held = append(s.held, m)
+	cu.held = append(cu.held, m)
 	return true
 }
 
@@ -109,22 +120,23 @@ func (s *Socket) catchUp(cfg *Config, hr *HistoryRule, sub *subscription, m *Mes
 		reply, _ = s.ser.EncodeReply(m.JoinRef, m.Ref, m.Topic, "ok", JSONPayload(emptyObject))
 	}
 
-	sub.catchUpMu.Lock()
-	defer sub.catchUpMu.Unlock()
+	cu := sub.catchUp.Load()
+	cu.mu.Lock()
+	defer cu.mu.Unlock()
 	s.send(reply)
 	for _, hm := range res.Messages {
 		s.sendBroadcast(cfg, hm)
 	}
 	latest := res.Latest
-	for _, hm := range sub.held {
+	for _, hm := range cu.held {
 		if err == nil && hm.Position.Epoch == latest.Epoch && hm.Position.Seq <= latest.Seq {
 			continue // in the replay, or before the join point
 		}
 		s.sendBroadcast(cfg, hm)
 	}
-	over := sub.heldOver
-	sub.held, sub.heldOver = nil, false
-	sub.catchingUp.Store(false)
+	over := cu.over
+	cu.held, cu.done = nil, true
+	sub.catchUp.Store(nil)
 	if over {
 		cfg.Logger.Warn("disconnecting slow consumer: too many broadcasts during a history join",
 			zap.String("topic", m.Topic), zap.String("socket_id", s.id), zap.Int("held", maxHeld))

@@ -128,7 +128,7 @@ func (h *Hub) deliver(m *pubsub.Message) {
 		if local && m.Exclude != 0 && s.id == m.Exclude {
 			return
 		}
-		if s.catchingUp.Load() && s.holdForCatchUp(m) {
+		if cu := s.catchUp.Load(); cu != nil && cu.hold(m) {
 			return
 		}
 		i := s.sock.ser.Index()

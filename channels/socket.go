@@ -6,13 +6,10 @@ import (
 	"encoding/json"
 	"errors"
 	"maps"
-	"sync"
 	"sync/atomic"
 	"time"
 
 	"go.uber.org/zap"
-
-	"github.com/caddy-channels/caddy-channels/pubsub"
 )
 
 // Socket is one connected client. Its channel table is only touched by the
@@ -49,13 +46,9 @@ type subscription struct {
 
 	presence *presenceState // tracked presence, nil if none; read loop only
 
-	// Catch-up of a history join: while catchingUp is set, broadcasts are
-	// held (under catchUpMu) instead of queued, and released after the
-	// replay. See history.go.
-	catchingUp atomic.Bool
-	catchUpMu  sync.Mutex
-	held       []*pubsub.Message
-	heldOver   bool // more than maxHeld messages arrived while catching up
+	// catchUp is set while a history join catches up: broadcasts are held
+	// instead of queued, and released after the replay. See history.go.
+	catchUp atomic.Pointer[catchUpState]
 }
 
 // ID returns the socket id ("" for anonymous sockets).
@@ -185,7 +178,7 @@ func (s *Socket) subscribeJoin(cfg *Config, rule *ChannelRule, m *Message, acc j
 		assigns: acc.assigns,
 	}
 	if rule.History != nil {
-		sub.catchingUp.Store(true)
+		sub.catchUp.Store(&catchUpState{})
 		if err := s.hub.subscribe(sub, func() {}); err != nil {
 			cfg.Logger.Error("join failed", zap.String("topic", m.Topic), zap.Error(err))
 			s.replyError(m.JoinRef, m.Ref, m.Topic, "join crashed")
