@@ -6,6 +6,7 @@ import (
 	"time"
 
 	"github.com/caddyserver/caddy/v2"
+	"github.com/caddyserver/caddy/v2/caddyconfig"
 	"github.com/caddyserver/caddy/v2/caddyconfig/caddyfile"
 	"github.com/caddyserver/caddy/v2/caddyconfig/httpcaddyfile"
 	"github.com/caddyserver/caddy/v2/modules/caddyhttp"
@@ -47,6 +48,7 @@ func parseCaddyfile(helper httpcaddyfile.Helper) (caddyhttp.MiddlewareHandler, e
 //		max_frame_size  <size>                       # default 1MiB
 //		max_channels    <n>                          # default 100
 //		max_queue_size  <size>                       # default 1MiB
+//		pubsub          memory | redis <url> | nats <url> [{ … }]  # default memory
 //		channel <pattern> {                          # repeatable; first match wins
 //			join      allow | deny [<reason>] | if "<cel>"  [reply "<cel>"]
 //			join      upstream <url>
@@ -131,6 +133,19 @@ func (h *Handler) UnmarshalCaddyfile(d *caddyfile.Dispenser) error {
 			err = sizeArg(d, &h.MaxQueueSize)
 		case "max_channels":
 			err = intArg(d, &h.MaxChannels)
+		case "pubsub":
+			if !d.NextArg() {
+				return d.ArgErr()
+			}
+			engine := d.Val()
+			if _, merr := caddy.GetModule("channels.pubsub." + engine); merr != nil {
+				return d.Errf("pubsub: unknown engine %q (want memory, redis or nats)", engine)
+			}
+			unm, uerr := caddyfile.UnmarshalModule(d, "channels.pubsub."+engine)
+			if uerr != nil {
+				return uerr
+			}
+			h.PubSubRaw = caddyconfig.JSONModuleObject(unm, "engine", engine, nil)
 		case "channel":
 			var c channels.ChannelSpec
 			if c, err = parseChannel(d); err != nil {

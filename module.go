@@ -6,6 +6,8 @@
 package caddychannels
 
 import (
+	"bytes"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"net"
@@ -56,6 +58,14 @@ type Handler struct {
 
 	// The rules: connect, assign, id and channels.
 	channels.RulesSpec
+
+	// PubSub is the engine that carries broadcasts between nodes and
+	// stores history and presence: a module of namespace channels.pubsub
+	// named by its "engine" key (memory, redis or nats). Default: memory
+	// (one node). Handlers with the same path and the same pubsub settings
+	// share a hub across reloads; changing the settings starts a new hub
+	// (sockets of the old one reconnect).
+	PubSubRaw json.RawMessage `json:"pubsub,omitempty" caddy:"namespace=channels.pubsub inline_key=engine"`
 
 	// WebhookSecret signs every webhook call (X-Channels-Signature, see
 	// docs/webhooks.md). Placeholders such as {env.CHANNELS_WEBHOOK_SECRET}
@@ -140,9 +150,30 @@ func (h *Handler) Provision(ctx caddy.Context) error {
 		ClientIP:     clientIP,
 	}
 
-	h.poolKey = "channels:" + h.Path
+	// The pool key includes the engine settings (before LoadModule
+	// consumes them): a reload with the same settings keeps the hub and
+	// its broker connection.
+	poolKey := "channels:" + h.Path
+	var engine Engine = MemoryEngine{}
+	if len(h.PubSubRaw) > 0 {
+		var compact bytes.Buffer
+		if err := json.Compact(&compact, h.PubSubRaw); err != nil {
+			return fmt.Errorf("pubsub: %w", err)
+		}
+		poolKey += "\x00" + compact.String()
+		mod, err := ctx.LoadModule(h, "PubSubRaw")
+		if err != nil {
+			return fmt.Errorf("loading pubsub engine: %w", err)
+		}
+		engine = mod.(Engine)
+	}
+	h.poolKey = poolKey
 	val, _, err := hubs.LoadOrNew(h.poolKey, func() (caddy.Destructor, error) {
-		hub, err := channels.NewHub(h.cfg, nil, nil)
+		broker, presence, err := engine.NewEngine(h.logger.Named("pubsub"))
+		if err != nil {
+			return nil, fmt.Errorf("starting pubsub engine: %w", err)
+		}
+		hub, err := channels.NewHub(h.cfg, broker, presence)
 		if err != nil {
 			return nil, err
 		}
