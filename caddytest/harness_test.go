@@ -116,7 +116,7 @@ func tryDial(t *testing.T, path, query string, hdr http.Header) (*client, *http.
 	// Right after a config load, Caddy's previous server (grace_period
 	// 1ns) may still reset a connection it had just accepted: retry that
 	// case only.
-	for try := 0; err != nil && errors.Is(err, syscall.ECONNRESET) && try < 3; try++ {
+	for try := 0; err != nil && retriableAfterReload(err) && try < 5; try++ {
 		time.Sleep(20 * time.Millisecond)
 		conn, resp, err = d.Dial(u, hdr)
 	}
@@ -253,12 +253,28 @@ func httpDo(t *testing.T, method, path string, hdr http.Header, body string) (in
 	}
 	cl := &http.Client{Timeout: recvTimeout}
 	resp, err := cl.Do(req)
+	for try := 0; err != nil && retriableAfterReload(err) && try < 5; try++ {
+		time.Sleep(20 * time.Millisecond)
+		req, _ = http.NewRequest(method, baseURL+path, strings.NewReader(body))
+		for k, v := range hdr {
+			req.Header[k] = v
+		}
+		resp, err = cl.Do(req)
+	}
 	if err != nil {
 		t.Fatalf("%s %s: %v", method, path, err)
 	}
 	defer resp.Body.Close()
 	b, _ := io.ReadAll(resp.Body)
 	return resp.StatusCode, string(b)
+}
+
+// retriableAfterReload reports whether err is how the previous server of
+// a config load (grace_period 1ns; both listen with SO_REUSEPORT) drops a
+// connection it had just accepted: a reset or an EOF before any response.
+// Such a request never reached the handler, so repeating it is safe.
+func retriableAfterReload(err error) bool {
+	return errors.Is(err, syscall.ECONNRESET) || errors.Is(err, io.EOF) || errors.Is(err, io.ErrUnexpectedEOF)
 }
 
 // eventually polls cond every 10 ms until it holds or d passes.
