@@ -31,6 +31,7 @@ type Broker struct {
 	startMu sync.Mutex
 	state   atomic.Int32
 	client  rueidis.Client // set by Start
+	conns   conns
 	handler pubsub.Handler
 
 	// hmu is held while the Handler runs; delivering turns false at Close.
@@ -74,7 +75,7 @@ func (b *Broker) Start(h pubsub.Handler) error {
 	case stateClosed:
 		return fmt.Errorf("redisbroker: start: %w", pubsub.ErrClosed)
 	}
-	client, err := newClient(b.cfg, "redis broker")
+	client, err := newClient(b.cfg, "redis broker", &b.conns)
 	if err != nil {
 		return err
 	}
@@ -255,6 +256,7 @@ func (b *Broker) Close() error {
 	b.hmu.Unlock()
 	if prev == stateStarted {
 		close(b.stop)
+		b.conns.closeAll() // no goodbye to a server that may hang
 		<-b.done
 		b.client.Close()
 	}

@@ -20,8 +20,10 @@ var ErrUnavailable = errors.New("redisbroker: redis unavailable")
 // newClient opens a client for cfg. When Redis cannot be reached it still
 // returns a client, which dials again on its next command, and logs the
 // error loudly.
-func newClient(cfg *config, what string) (rueidis.Client, error) {
-	c, err := rueidis.NewClient(cfg.client)
+func newClient(cfg *config, what string, cs *conns) (rueidis.Client, error) {
+	opt := cfg.client
+	opt.DialCtxFn = cs.wrap(opt.DialCtxFn)
+	c, err := rueidis.NewClient(opt)
 	if c == nil {
 		return nil, fmt.Errorf("redisbroker: %s: connect: %w", what, err)
 	}

@@ -21,6 +21,7 @@ type Presence struct {
 	keys   keys
 	log    *zap.Logger
 	client rueidis.Client
+	conns  conns
 
 	mu     sync.Mutex
 	own    map[string]*ownTopic // this node's entries, to refresh them; guarded by mu
@@ -53,17 +54,15 @@ func NewPresence(opts Options) (*Presence, error) {
 	if err != nil {
 		return nil, err
 	}
-	client, err := newClient(cfg, "redis presence")
-	if err != nil {
-		return nil, err
-	}
 	p := &Presence{
-		cfg:    cfg,
-		keys:   keys{prefix: cfg.KeyPrefix},
-		log:    cfg.Logger.With(zap.String("component", "redis presence")),
-		client: client,
-		own:    make(map[string]*ownTopic),
-		stop:   make(chan struct{}),
+		cfg:  cfg,
+		keys: keys{prefix: cfg.KeyPrefix},
+		log:  cfg.Logger.With(zap.String("component", "redis presence")),
+		own:  make(map[string]*ownTopic),
+		stop: make(chan struct{}),
+	}
+	if p.client, err = newClient(cfg, "redis presence", &p.conns); err != nil {
+		return nil, err
 	}
 	p.wg.Add(2)
 	go p.refreshLoop()
@@ -173,6 +172,7 @@ func (p *Presence) Close() error {
 	p.own = nil
 	p.mu.Unlock()
 	close(p.stop)
+	p.conns.closeAll() // no goodbye to a server that may hang
 	p.wg.Wait()
 	p.client.Close()
 	return nil

@@ -89,8 +89,10 @@ func (b *Broker) subscribe(ctx context.Context, topic string) error {
 		return nil
 	}
 	// The SUBSCRIBE may or may not have reached Redis: drop the connection,
-	// so that the reconnect loop restores exactly the counted topics.
-	cur.close()
+	// so that the reconnect loop restores exactly the counted topics. The
+	// loop waits for this close (subConn.close runs once), so it does not
+	// outlive Close.
+	go cur.close()
 	if ctx.Err() != nil {
 		s.mu.Lock()
 		st.refs--
@@ -128,7 +130,7 @@ func (b *Broker) unsubscribe(ctx context.Context, topic string) {
 	cancel()
 	if err != nil {
 		// Restore the other topics on a new connection without this one.
-		cur.close()
+		go cur.close()
 		b.log.Warn("unsubscribe failed; reconnecting", zap.String("topic", topic), zap.Error(err))
 	}
 }
@@ -211,6 +213,11 @@ func (b *Broker) run(cur *subConn) {
 			b.drop(cur)
 			cur = nil
 			lost = time.Now()
+			select {
+			case <-b.stop:
+				return // cut by Close
+			default:
+			}
 			b.log.Error("redis pub/sub connection lost; reconnecting (messages published meanwhile are not received)",
 				zap.Error(err))
 		}
