@@ -84,3 +84,5 @@ func (k keys) historyStrm(topic string) string  { return k.prefix + "hs:" + topi
 func (k keys) presenceHash(topic string) string { return k.prefix + "pe:" + topic }
 func (k keys) presenceDead(topic string) string { return k.prefix + "pd:" + topic }
 func (k keys) presenceIndex() string            { return k.prefix + "pi" }
+func (k keys) sweepClock() string               { return k.prefix + "psc" }
+func (k keys) sweepGrace() string               { return k.prefix + "psg" }

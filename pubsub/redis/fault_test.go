@@ -426,3 +426,57 @@ func TestRedisUnresponsive(t *testing.T) {
 	srv.stop()
 	checkGoroutines(t, before)
 }
+
+// TestRedisPauseKeepsLiveEntries pauses Redis for longer than the presence
+// TTL: the deadlines of the live nodes' entries lapse meanwhile, but no
+// leave is reported once Redis answers again, since sweeping waits for the
+// nodes to refresh. A node closed afterwards is still reported once.
+func TestRedisPauseKeepsLiveEntries(t *testing.T) {
+	srv := newServer(t)
+	srv.start()
+	opts, _ := faultOptions(srv)
+	var mu sync.Mutex
+	reports := map[string]int{}
+	ps := make([]*Presence, 3)
+	for i := range ps {
+		p, err := NewPresence(opts)
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { _ = p.Close() })
+		p.OnExpire(func(_ string, e pubsub.PresenceEntry) {
+			mu.Lock()
+			reports[e.ID]++
+			mu.Unlock()
+		})
+		if err := p.Track(deadlineCtx(t, time.Second), "t", pubsub.PresenceEntry{ID: fmt.Sprint("r", i)}); err != nil {
+			t.Fatal(err)
+		}
+		ps[i] = p
+	}
+	srv.pause()
+	time.Sleep(opts.PresenceTTL * 3 / 2)
+	srv.resume()
+	time.Sleep(2 * opts.PresenceTTL)
+	mu.Lock()
+	if len(reports) != 0 {
+		t.Errorf("live entries reported expired after the pause: %v", reports)
+	}
+	mu.Unlock()
+	es, err := ps[0].List(deadlineCtx(t, time.Second), "t")
+	if err != nil || len(es) != 3 {
+		t.Fatalf("entries after the pause: %v, %v", es, err)
+	}
+	_ = ps[2].Close()
+	waitUntil(t, 3*opts.PresenceTTL, "the closed node's entry to be reported", func() bool {
+		mu.Lock()
+		defer mu.Unlock()
+		return reports["r2"] > 0
+	})
+	time.Sleep(opts.PresenceTTL / 2)
+	mu.Lock()
+	defer mu.Unlock()
+	if fmt.Sprint(reports) != "map[r2:1]" {
+		t.Errorf("reports %v, want r2 once", reports)
+	}
+}

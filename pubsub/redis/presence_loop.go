@@ -126,11 +126,13 @@ func (p *Presence) refreshBatch(batch []ownRef) error {
 
 // sweepLoop removes expired entries every PresenceTTL/10 (at most every
 // second, jittered) until Close. It pauses for PresenceTTL/2 after a call
-// failed to reach Redis, so that after an outage the live nodes refresh
-// their entries before anything is declared expired.
+// of this node failed to reach Redis, and the sweep scripts pause as long
+// after Redis itself was paused or unreachable for every node, so that
+// after an outage the live nodes refresh their entries before anything is
+// declared expired.
 func (p *Presence) sweepLoop() {
 	defer p.wg.Done()
-	every := min(p.cfg.PresenceTTL/10, time.Second)
+	every := sweepInterval(p.cfg.PresenceTTL)
 	grace := p.cfg.PresenceTTL / 2
 	timer := time.NewTimer(jitter(every))
 	defer timer.Stop()
@@ -158,10 +160,14 @@ func (p *Presence) sweepLoop() {
 
 // sweep removes the expired entries of due topics and reports them.
 func (p *Presence) sweep() error {
-	index := []string{p.keys.presenceIndex()}
+	clock, grace := p.keys.sweepClock(), p.keys.sweepGrace()
+	dueKeys := []string{p.keys.presenceIndex(), clock, grace}
+	ttl := p.cfg.PresenceTTL
+	gap := strconv.FormatInt(millis(max(ttl/4, 4*sweepInterval(ttl))), 10)
+	graceMs := strconv.FormatInt(millis(ttl/2), 10)
 	for range sweepRounds {
 		ctx, cancel := p.cfg.callCtx(context.Background())
-		topics, err := dueScript.Exec(ctx, p.client, index, []string{strconv.Itoa(sweepTopics)}).AsStrSlice()
+		topics, err := dueScript.Exec(ctx, p.client, dueKeys, []string{strconv.Itoa(sweepTopics), gap, graceMs}).AsStrSlice()
 		cancel()
 		if err != nil {
 			return p.fail(ctx, "sweep", "", err)
@@ -171,7 +177,10 @@ func (p *Presence) sweep() error {
 		}
 		execs := make([]rueidis.LuaExec, len(topics))
 		for i, topic := range topics {
-			execs[i] = rueidis.LuaExec{Keys: p.presenceKeys(topic), Args: []string{topic, strconv.Itoa(sweepEntries)}}
+			execs[i] = rueidis.LuaExec{
+				Keys: append(p.presenceKeys(topic), clock, grace),
+				Args: []string{topic, strconv.Itoa(sweepEntries), gap, graceMs},
+			}
 		}
 		ctx, cancel = p.cfg.callCtx(context.Background())
 		results := sweepScript.ExecMulti(ctx, p.client, execs...)
@@ -231,6 +240,11 @@ func (p *Presence) expired(topic, id, enc string) {
 	if f := p.onExpire.Load(); f != nil {
 		(*f)(topic, e)
 	}
+}
+
+// sweepInterval is the time between two sweeps of one node.
+func sweepInterval(ttl time.Duration) time.Duration {
+	return min(ttl/10, time.Second)
 }
 
 // jitter returns a random duration in [d/2, d].

@@ -174,16 +174,43 @@ redis.call('HDEL', KEYS[1], ARGV[1])
 return 1
 `)
 
-// dueScript returns up to ARGV[1] topics of the index KEYS[1] whose
-// earliest deadline may have passed.
-var dueScript = rueidis.NewLuaScriptReadOnly(nowMs + `
+// sweepPaused is the prelude of the sweeping scripts. Every sweep of
+// every node stamps the server time in a clock key; when the clock shows a
+// gap longer than ARGV gap ms, Redis was paused or unreachable for all
+// nodes, so the deadlines of live nodes' entries may have lapsed without
+// their fault: sweeping then waits for ARGV grace ms (a key with that
+// expiry), long enough for every live node to refresh. paused(clock,
+// grace, gap, grace ms) reports whether sweeping must wait.
+const sweepPaused = nowMs + `
+local function paused(clock, grace, gap, gracems)
+  local prev = tonumber(redis.call('GET', clock) or '0')
+  redis.call('SET', clock, now, 'PX', 86400000)
+  if prev > 0 and now - prev > tonumber(gap) then
+    redis.call('SET', grace, now, 'PX', gracems)
+    return true
+  end
+  return redis.call('EXISTS', grace) == 1
+end
+`
+
+// dueScript returns up to ARGV[1] topics of the index whose earliest
+// deadline may have passed, or none while sweeping waits. KEYS: topic
+// index, sweep clock, sweep grace. ARGV: limit, gap ms, grace ms.
+var dueScript = rueidis.NewLuaScript(sweepPaused + `
+if paused(KEYS[2], KEYS[3], ARGV[2], ARGV[3]) then
+  return {}
+end
 return redis.call('ZRANGEBYSCORE', KEYS[1], '-inf', now, 'LIMIT', 0, tonumber(ARGV[1]))
 `)
 
 // sweepScript removes up to ARGV[2] expired entries of topic ARGV[1] and
-// returns them as id, encoded entry pairs. KEYS: entries hash, deadlines
-// zset, topic index.
-var sweepScript = rueidis.NewLuaScript(nowMs + `
+// returns them as id, encoded entry pairs, or nothing while sweeping
+// waits. KEYS: entries hash, deadlines zset, topic index, sweep clock,
+// sweep grace. ARGV: topic, limit, gap ms, grace ms.
+var sweepScript = rueidis.NewLuaScript(sweepPaused + `
+if paused(KEYS[4], KEYS[5], ARGV[3], ARGV[4]) then
+  return {}
+end
 local ids = redis.call('ZRANGEBYSCORE', KEYS[2], '-inf', now, 'LIMIT', 0, tonumber(ARGV[2]))
 local out = {}
 for _, id in ipairs(ids) do
