@@ -1,0 +1,318 @@
+package redisbroker
+
+import (
+	"context"
+	"fmt"
+	"strconv"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/redis/rueidis"
+	"go.uber.org/zap"
+
+	"github.com/caddy-channels/caddy-channels/pubsub"
+)
+
+// Broker states.
+const (
+	stateNew int32 = iota
+	stateStarted
+	stateClosed
+)
+
+// Broker is a pubsub.Broker on Redis; see the package documentation.
+type Broker struct {
+	cfg  *config
+	keys keys
+	log  *zap.Logger
+
+	startMu sync.Mutex
+	state   atomic.Int32
+	client  rueidis.Client // set by Start
+	conns   conns
+	handler pubsub.Handler
+
+	// hmu is held while the Handler runs; delivering turns false at Close.
+	hmu        sync.Mutex
+	delivering bool
+
+	subs subscriptions
+	stop chan struct{} // closed by Close to stop run
+	done chan struct{} // closed when run has returned
+}
+
+var _ pubsub.Broker = (*Broker)(nil)
+
+// New validates opts and returns a Broker. It does not connect: Start does.
+func New(opts Options) (*Broker, error) {
+	cfg, err := newConfig(opts)
+	if err != nil {
+		return nil, err
+	}
+	return &Broker{
+		cfg:  cfg,
+		keys: keys{prefix: cfg.KeyPrefix},
+		log:  cfg.Logger.With(zap.String("component", "redis broker")),
+		subs: subscriptions{topics: make(map[string]*subTopic)},
+	}, nil
+}
+
+// Start registers h and connects to Redis. When Redis is unreachable Start
+// still succeeds: it logs the error and keeps reconnecting in the
+// background (see the package documentation for what works meanwhile).
+// Start may take up to twice the dial timeout when Redis does not answer.
+func (b *Broker) Start(h pubsub.Handler) error {
+	if h == nil {
+		return fmt.Errorf("redisbroker: start: nil handler: %w", pubsub.ErrInvalidArgument)
+	}
+	b.startMu.Lock()
+	defer b.startMu.Unlock()
+	switch b.state.Load() {
+	case stateStarted:
+		return fmt.Errorf("redisbroker: start: %w", pubsub.ErrAlreadyStarted)
+	case stateClosed:
+		return fmt.Errorf("redisbroker: start: %w", pubsub.ErrClosed)
+	}
+	client, err := newClient(b.cfg, "redis broker", &b.conns)
+	if err != nil {
+		return err
+	}
+	b.client = client
+	b.handler = h
+	b.hmu.Lock()
+	b.delivering = true
+	b.hmu.Unlock()
+	b.stop, b.done = make(chan struct{}), make(chan struct{})
+	first := b.connect()
+	b.state.Store(stateStarted)
+	go b.run(first)
+	return nil
+}
+
+// Subscribe counts one subscription of topic; the first one subscribes the
+// node to the topic's channel and returns once Redis confirmed it. While
+// Redis is unreachable it succeeds without waiting: the topic is
+// subscribed when the connection is back. See pubsub.Broker.Subscribe.
+func (b *Broker) Subscribe(ctx context.Context, topic string) error {
+	if err := b.check("subscribe", topic); err != nil {
+		return err
+	}
+	return b.subscribe(ctx, topic)
+}
+
+// Unsubscribe undoes one Subscribe; the last one unsubscribes the node
+// from the topic's channel. See pubsub.Broker.Unsubscribe.
+func (b *Broker) Unsubscribe(ctx context.Context, topic string) error {
+	if err := b.check("unsubscribe", topic); err != nil {
+		return err
+	}
+	b.unsubscribe(ctx, topic)
+	return nil
+}
+
+// Publish stores m in the topic's history stream when opts.HistorySize is
+// positive and publishes it to every subscribed node, atomically in one
+// Lua script. See pubsub.Broker.Publish.
+func (b *Broker) Publish(ctx context.Context, m *pubsub.Message, opts pubsub.PublishOptions) (pubsub.Position, error) {
+	if m == nil {
+		return pubsub.Position{}, fmt.Errorf("redisbroker: publish: nil message: %w", pubsub.ErrInvalidArgument)
+	}
+	if err := b.check("publish", m.Topic); err != nil {
+		return pubsub.Position{}, err
+	}
+	env := appendEnvelope(make([]byte, 0, envelopeSize(m)), m)
+	size := max(opts.HistorySize, 0)
+	keys := []string{b.keys.historyMeta(m.Topic), b.keys.historyStrm(m.Topic)}
+	args := []string{
+		b.keys.channel(m.Topic),
+		rueidis.BinaryString(env),
+		strconv.Itoa(size),
+		strconv.FormatInt(millis(opts.HistoryTTL), 10),
+		newEpoch(),
+	}
+	cctx, cancel := b.cfg.callCtx(ctx)
+	res := publishScript.Exec(cctx, b.client, keys, args)
+	cancel()
+	m.Position = pubsub.Position{}
+	if err := res.Error(); err != nil {
+		if rueidis.IsRedisNil(err) && size == 0 {
+			return pubsub.Position{}, nil
+		}
+		return pubsub.Position{}, b.fail(ctx, "publish", m.Topic, err)
+	}
+	if size == 0 {
+		return pubsub.Position{}, nil
+	}
+	s, err := res.ToString()
+	if err != nil {
+		return pubsub.Position{}, fmt.Errorf("redisbroker: publish %q: reply: %w", m.Topic, err)
+	}
+	pos, err := pubsub.ParsePosition(s)
+	if err != nil {
+		return pubsub.Position{}, fmt.Errorf("redisbroker: publish %q: reply: %w", m.Topic, err)
+	}
+	m.Position = pos
+	return pos, nil
+}
+
+// History reads the topic's history stream, creating an empty one with a
+// new epoch if there is none. See pubsub.Broker.History.
+func (b *Broker) History(ctx context.Context, topic string, opts pubsub.HistoryOptions) (pubsub.HistoryResult, error) {
+	if err := b.check("history", topic); err != nil {
+		return pubsub.HistoryResult{}, err
+	}
+	hasSince, sinceEpoch, sinceSeq := "0", "", "0"
+	if opts.Since != nil {
+		hasSince, sinceEpoch, sinceSeq = "1", opts.Since.Epoch, strconv.FormatUint(opts.Since.Seq, 10)
+	}
+	keys := []string{b.keys.historyMeta(topic), b.keys.historyStrm(topic)}
+	args := []string{newEpoch(), strconv.FormatInt(millis(opts.TTL), 10), hasSince, sinceEpoch, sinceSeq, strconv.Itoa(opts.Limit)}
+	cctx, cancel := b.cfg.callCtx(ctx)
+	defer cancel()
+	arr, err := historyScript.Exec(cctx, b.client, keys, args).ToArray()
+	if err != nil {
+		return pubsub.HistoryResult{}, b.fail(ctx, "history", topic, err)
+	}
+	res, err := parseHistory(arr)
+	if err != nil {
+		return pubsub.HistoryResult{}, fmt.Errorf("redisbroker: history %q: %w", topic, err)
+	}
+	return res, nil
+}
+
+// parseHistory reads the reply of historyScript.
+func parseHistory(arr []rueidis.RedisMessage) (pubsub.HistoryResult, error) {
+	if len(arr) < 3 || len(arr)%2 == 0 {
+		return pubsub.HistoryResult{}, fmt.Errorf("reply of %d elements: %w", len(arr), errMalformed)
+	}
+	epoch, err := arr[0].ToString()
+	if err != nil {
+		return pubsub.HistoryResult{}, fmt.Errorf("reply epoch: %w", err)
+	}
+	top, err := arr[1].AsInt64()
+	if err != nil {
+		return pubsub.HistoryResult{}, fmt.Errorf("reply seq: %w", err)
+	}
+	rec, err := arr[2].AsInt64()
+	if err != nil {
+		return pubsub.HistoryResult{}, fmt.Errorf("reply recovered: %w", err)
+	}
+	res := pubsub.HistoryResult{Latest: pubsub.Position{Epoch: epoch, Seq: uint64(top)}, Recovered: rec == 1}
+	if n := (len(arr) - 3) / 2; n > 0 {
+		res.Messages = make([]*pubsub.Message, n)
+	}
+	for i := range res.Messages {
+		id, err := arr[3+2*i].ToString()
+		if err != nil {
+			return pubsub.HistoryResult{}, fmt.Errorf("reply entry id: %w", err)
+		}
+		seq, err := streamSeq(id)
+		if err != nil {
+			return pubsub.HistoryResult{}, err
+		}
+		env, err := arr[4+2*i].ToString()
+		if err != nil {
+			return pubsub.HistoryResult{}, fmt.Errorf("reply entry: %w", err)
+		}
+		m, err := decodeEnvelope(env)
+		if err != nil {
+			return pubsub.HistoryResult{}, err
+		}
+		m.Position = pubsub.Position{Epoch: epoch, Seq: seq}
+		res.Messages[i] = m
+	}
+	return res, nil
+}
+
+// streamSeq reads the seq of a stream entry id "0-<seq>".
+func streamSeq(id string) (uint64, error) {
+	rest, ok := strings.CutPrefix(id, "0-")
+	if !ok {
+		return 0, fmt.Errorf("stream entry id %q: %w", id, errMalformed)
+	}
+	seq, err := strconv.ParseUint(rest, 10, 64)
+	if err != nil {
+		return 0, fmt.Errorf("stream entry id %q: %w", id, errMalformed)
+	}
+	return seq, nil
+}
+
+// Close stops delivery and the background goroutine and closes the
+// connections. When it returns, the Handler is not called again. See
+// pubsub.Broker.Close.
+func (b *Broker) Close() error {
+	b.startMu.Lock()
+	prev := b.state.Load()
+	if prev == stateClosed {
+		b.startMu.Unlock()
+		return nil
+	}
+	b.state.Store(stateClosed)
+	b.startMu.Unlock()
+	b.hmu.Lock() // waits for a delivery in progress
+	b.delivering = false
+	b.hmu.Unlock()
+	if prev == stateStarted {
+		close(b.stop)
+		b.conns.closeAll() // no goodbye to a server that may hang
+		<-b.done
+		b.client.Close()
+	}
+	return nil
+}
+
+// deliver decodes a message received on a channel and hands it to the
+// Handler. It runs on the pub/sub connection's reading goroutine, so the
+// messages of all topics are delivered one at a time, in the order Redis
+// published them.
+func (b *Broker) deliver(rm rueidis.PubSubMessage) {
+	m, err := decodeEnvelope(rm.Message)
+	if err != nil {
+		b.log.Warn("dropping undecodable message", zap.String("channel", rm.Channel), zap.Error(err))
+		return
+	}
+	if p := b.keys.prefix; len(rm.Channel) != len(p)+len(m.Topic) ||
+		!strings.HasPrefix(rm.Channel, p) || !strings.HasSuffix(rm.Channel, m.Topic) {
+		b.log.Warn("dropping message of another topic", zap.String("channel", rm.Channel), zap.String("topic", m.Topic))
+		return
+	}
+	b.hmu.Lock()
+	if b.delivering {
+		b.handler(m)
+	}
+	b.hmu.Unlock()
+}
+
+// check validates a call's topic and the broker's state.
+func (b *Broker) check(op, topic string) error {
+	if topic == "" {
+		return fmt.Errorf("redisbroker: %s: empty topic: %w", op, pubsub.ErrInvalidArgument)
+	}
+	switch b.state.Load() {
+	case stateNew:
+		return fmt.Errorf("redisbroker: %s %q: %w", op, topic, pubsub.ErrNotStarted)
+	case stateClosed:
+		return fmt.Errorf("redisbroker: %s %q: %w", op, topic, pubsub.ErrClosed)
+	}
+	return nil
+}
+
+// fail wraps the error of a Redis call, reporting ErrClosed when the
+// broker was closed meanwhile.
+func (b *Broker) fail(ctx context.Context, op, topic string, err error) error {
+	if b.state.Load() == stateClosed {
+		return fmt.Errorf("redisbroker: %s %q: %w", op, topic, pubsub.ErrClosed)
+	}
+	return wrap(ctx, op, topic, err)
+}
+
+// millis converts a TTL to whole milliseconds, rounding up so that a
+// positive TTL stays positive; 0 or less gives 0.
+func millis(d time.Duration) int64 {
+	if d <= 0 {
+		return 0
+	}
+	return int64((d + time.Millisecond - 1) / time.Millisecond)
+}

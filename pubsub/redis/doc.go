@@ -1,0 +1,91 @@
+// Package redisbroker implements pubsub.Broker, pubsub.PresenceManager and
+// pubsub.PresenceExpirer on Redis (7.0 or later, or a compatible server),
+// so that several nodes serving Phoenix channels share their topics:
+// broadcasts, history and presence.
+//
+// # Client library
+//
+// It uses github.com/redis/rueidis rather than go-redis: rueidis pipelines
+// the commands of concurrent callers on a few shared connections
+// automatically (auto-pipelining), which is what a busy node's many
+// concurrent Publish calls need, with far fewer allocations and system
+// calls per command; it speaks RESP3; it handles pub/sub on dedicated
+// connections with explicit hooks, which lets the broker control
+// resubscription itself; and it is maintained by the Redis organization.
+//
+// # Broadcast
+//
+// A node subscribes to a topic's channel (KeyPrefix + topic) only while it
+// has local subscribers: Subscribe's count going from 0 to 1 sends
+// SUBSCRIBE, Unsubscribe's going from 1 to 0 sends UNSUBSCRIBE, so a node
+// receives only the topics it serves (no firehose). All subscriptions of
+// a node share one dedicated connection, whose reading goroutine decodes
+// each message and calls the Handler: messages reach the Handler one at a
+// time, in the order Redis published them. The Handler must not block, or
+// it stalls every topic's delivery.
+//
+// A message is encoded once per Publish into a compact binary envelope
+// (topic, event, payload, binary flag, exclude, node, position); the same
+// bytes are stored in the history stream and published.
+//
+// # History
+//
+// A topic that keeps history has a hash (epoch and Seq of the newest
+// message) and a stream whose entry IDs are "0-<seq>", trimmed to
+// HistorySize. One Lua script per Publish increments the Seq, appends the
+// message, sets the expiry (HistoryTTL) of both keys and publishes the
+// envelope with its position, atomically: Seq order is delivery order on
+// every node. The epoch is random and chosen whenever the stream is
+// created, so it changes whenever the stream was lost (expired, dropped by
+// a Publish without history, or lost with Redis's data). History runs one
+// script that creates a missing stream, drops expired entries and selects
+// messages exactly like the in-memory broker, including Recovered.
+//
+// # Presence
+//
+// A topic's entries live in a hash (id -> entry) and a sorted set
+// (id -> expiry deadline, Redis server time); a further sorted set indexes
+// the topics by their earliest deadline. Track writes an entry with a
+// deadline PresenceTTL ahead and keeps a copy on the node, which re-tracks
+// all its entries every PresenceTTL/3 (this also restores them after
+// Redis lost its data). Every node sweeps: a script removes expired
+// entries atomically and returns them, so only the node whose script
+// removed an entry reports it through OnExpire, once for the whole
+// cluster. A node that dies stops refreshing; its entries are reported
+// between PresenceTTL and PresenceTTL plus one sweep interval
+// (PresenceTTL/10, at most 1s) after its last refresh. Close leaves the
+// node's entries to expire the same way (Untrack them first to remove
+// them at once). An entry of a live node whose refresh came late is
+// tracked again by its own node instead of being reported.
+//
+// # Outages
+//
+// Redis down when the broker starts: Start and NewPresence still succeed
+// and log an error; the broker reconnects with exponential backoff
+// (ReconnectMin to ReconnectMax). Redis lost or restarted while running:
+// the loss is logged as an error, the pub/sub connection is re-established
+// with backoff and every subscribed topic is subscribed again; the
+// restoration is logged. Meanwhile:
+//
+//   - Publish, History, Track, Untrack and List fail within about
+//     CommandTimeout with an error wrapping ErrUnavailable; they never
+//     hang.
+//   - Subscribe and Unsubscribe succeed: they only change the count, and
+//     the topic is subscribed (or not) when the connection is back.
+//   - Messages published by other nodes while this node's pub/sub
+//     connection is down are not delivered to it (Redis pub/sub is at
+//     most once); nothing is delivered twice. Clients detect the gap
+//     through positions and recover from History.
+//   - If Redis restarts without its data, all history is lost: the next
+//     History or Publish creates streams with new epochs, so a client's
+//     old position reports Recovered false instead of a silent gap.
+//     Presence entries of live nodes come back within PresenceTTL/3 (or
+//     about a second after Redis returns); no leave is reported for them.
+//   - Sweeping pauses for PresenceTTL/2 after the node last failed to
+//     reach Redis, so that after an outage live nodes refresh their
+//     entries before anything is declared expired. Entries of nodes that
+//     died during an outage are reported after it.
+//
+// Redis Sentinel and Redis Cluster are not supported: the scripts touch
+// keys of several topics and the pub/sub channels are not sharded.
+package redisbroker

@@ -1,0 +1,233 @@
+package redisbroker
+
+import "github.com/redis/rueidis"
+
+// Lua scripts. Each runs atomically in Redis, so that storing a message and
+// publishing it happen in Seq order, and so that exactly one node removes
+// (and reports) an expired presence entry. Times are Redis server times
+// (TIME), so the nodes' clocks do not matter.
+//
+// History keys of a topic: a hash (field e: epoch, s: Seq of the newest
+// message) and a stream whose entry IDs are "0-<seq>", with fields m (the
+// envelope without position) and d (expiry deadline in unix ms, 0: never).
+// Both keys expire HistoryTTL after the last publish.
+//
+// Presence keys of a topic: a hash id -> encoded entry, a sorted set
+// id -> expiry deadline (unix ms), and one sorted set for all topics,
+// topic -> a lower bound of its earliest deadline, that tells sweepers
+// which topics to look at.
+
+// nowMs is the prelude computing the server time in unix milliseconds.
+const nowMs = `
+local t = redis.call('TIME')
+local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
+`
+
+// publishScript stores and publishes a message.
+// KEYS: meta, stream. ARGV: channel, envelope, history size, ttl ms, epoch
+// for a new stream. Returns the position, or false without history.
+var publishScript = rueidis.NewLuaScript(`
+local size = tonumber(ARGV[3])
+if size <= 0 then
+  redis.call('DEL', KEYS[1], KEYS[2])
+  redis.call('PUBLISH', ARGV[1], ARGV[2])
+  return false
+end
+local ttl = tonumber(ARGV[4])
+local epoch = redis.call('HGET', KEYS[1], 'e')
+if not epoch then
+  epoch = ARGV[5]
+  redis.call('DEL', KEYS[2])
+  redis.call('HSET', KEYS[1], 'e', epoch, 's', 0)
+end
+local seq = string.format('%d', redis.call('HINCRBY', KEYS[1], 's', 1))
+local deadline = 0
+if ttl > 0 then
+` + nowMs + `
+  deadline = now + ttl
+  redis.call('PEXPIRE', KEYS[1], ttl)
+else
+  redis.call('PERSIST', KEYS[1])
+end
+redis.call('XADD', KEYS[2], 'MAXLEN', size, '0-' .. seq, 'm', ARGV[2], 'd', string.format('%d', deadline))
+if ttl > 0 then
+  redis.call('PEXPIRE', KEYS[2], ttl)
+else
+  redis.call('PERSIST', KEYS[2])
+end
+local pos = epoch .. ':' .. seq
+redis.call('PUBLISH', ARGV[1], ARGV[2] .. pos)
+return pos
+`)
+
+// historyScript reads a stream, creating it if needed.
+// KEYS: meta, stream. ARGV: epoch for a new stream, ttl ms, "1" if since
+// is given else "0", since epoch, since seq, limit. Returns
+// {epoch, top, recovered 0/1, id1, envelope1, id2, envelope2, ...}.
+var historyScript = rueidis.NewLuaScript(`
+local ttl = tonumber(ARGV[2])
+local epoch = redis.call('HGET', KEYS[1], 'e')
+if not epoch then
+  epoch = ARGV[1]
+  redis.call('DEL', KEYS[2])
+  redis.call('HSET', KEYS[1], 'e', epoch, 's', 0)
+  if ttl > 0 then
+    redis.call('PEXPIRE', KEYS[1], ttl)
+  end
+elseif ttl > 0 then
+  redis.call('PEXPIRE', KEYS[1], ttl, 'GT')
+  redis.call('PEXPIRE', KEYS[2], ttl, 'GT')
+end
+local top = tonumber(redis.call('HGET', KEYS[1], 's'))
+` + nowMs + `
+while true do
+  local batch = redis.call('XRANGE', KEYS[2], '-', '+', 'COUNT', 32)
+  if #batch == 0 then
+    break
+  end
+  local keep = nil
+  for i, item in ipairs(batch) do
+    local d = tonumber(item[2][4])
+    if d == 0 or now < d then
+      keep = i
+      break
+    end
+  end
+  if keep then
+    if keep > 1 then
+      redis.call('XTRIM', KEYS[2], 'MINID', batch[keep][1])
+    end
+    break
+  end
+  for _, item in ipairs(batch) do
+    redis.call('XDEL', KEYS[2], item[1])
+  end
+end
+local n = redis.call('XLEN', KEYS[2])
+local first = top - n + 1
+local limit = tonumber(ARGV[6])
+local function limited(avail)
+  if limit < 0 then
+    return 0
+  end
+  if limit > 0 and limit < avail then
+    return limit
+  end
+  return avail
+end
+local out = {epoch, top, 0}
+local entries = {}
+if ARGV[3] == '0' then
+  out[3] = 1
+  local count = limited(n)
+  if count > 0 then
+    local rev = redis.call('XREVRANGE', KEYS[2], '+', '-', 'COUNT', count)
+    for i = #rev, 1, -1 do
+      entries[#entries + 1] = rev[i]
+    end
+  end
+else
+  local since = tonumber(ARGV[5])
+  if ARGV[4] ~= epoch or since > top then
+    return out
+  end
+  if since == top then
+    out[3] = 1
+    return out
+  end
+  if since + 1 < first then
+    return out
+  end
+  out[3] = 1
+  local count = limited(top - since)
+  if count > 0 then
+    entries = redis.call('XRANGE', KEYS[2], '0-' .. string.format('%d', since + 1), '+', 'COUNT', count)
+  end
+end
+for _, item in ipairs(entries) do
+  out[#out + 1] = item[1]
+  out[#out + 1] = item[2][2]
+end
+return out
+`)
+
+// trackScript stores presence entries and (re)sets their deadline.
+// KEYS: entries hash, deadlines zset, topic index. ARGV: topic, ttl ms,
+// key ttl ms, then id, encoded entry pairs. Returns the deadline.
+var trackScript = rueidis.NewLuaScript(nowMs + `
+local deadline = now + tonumber(ARGV[2])
+for i = 4, #ARGV, 2 do
+  redis.call('HSET', KEYS[1], ARGV[i], ARGV[i + 1])
+  redis.call('ZADD', KEYS[2], deadline, ARGV[i])
+end
+redis.call('ZADD', KEYS[3], 'LT', deadline, ARGV[1])
+redis.call('PEXPIRE', KEYS[1], ARGV[3])
+redis.call('PEXPIRE', KEYS[2], ARGV[3])
+return deadline
+`)
+
+// untrackScript removes a presence entry. KEYS: entries hash, deadlines
+// zset. ARGV: id.
+var untrackScript = rueidis.NewLuaScript(`
+redis.call('ZREM', KEYS[2], ARGV[1])
+redis.call('HDEL', KEYS[1], ARGV[1])
+return 1
+`)
+
+// sweepPaused is the prelude of the sweeping scripts. Every sweep of
+// every node stamps the server time in a clock key; when the clock shows a
+// gap longer than ARGV gap ms, Redis was paused or unreachable for all
+// nodes, so the deadlines of live nodes' entries may have lapsed without
+// their fault: sweeping then waits for ARGV grace ms (a key with that
+// expiry), long enough for every live node to refresh. paused(clock,
+// grace, gap, grace ms) reports whether sweeping must wait.
+const sweepPaused = nowMs + `
+local function paused(clock, grace, gap, gracems)
+  local prev = tonumber(redis.call('GET', clock) or '0')
+  redis.call('SET', clock, now, 'PX', 86400000)
+  if prev > 0 and now - prev > tonumber(gap) then
+    redis.call('SET', grace, now, 'PX', gracems)
+    return true
+  end
+  return redis.call('EXISTS', grace) == 1
+end
+`
+
+// dueScript returns up to ARGV[1] topics of the index whose earliest
+// deadline may have passed, or none while sweeping waits. KEYS: topic
+// index, sweep clock, sweep grace. ARGV: limit, gap ms, grace ms.
+var dueScript = rueidis.NewLuaScript(sweepPaused + `
+if paused(KEYS[2], KEYS[3], ARGV[2], ARGV[3]) then
+  return {}
+end
+return redis.call('ZRANGEBYSCORE', KEYS[1], '-inf', now, 'LIMIT', 0, tonumber(ARGV[1]))
+`)
+
+// sweepScript removes up to ARGV[2] expired entries of topic ARGV[1] and
+// returns them as id, encoded entry pairs, or nothing while sweeping
+// waits. KEYS: entries hash, deadlines zset, topic index, sweep clock,
+// sweep grace. ARGV: topic, limit, gap ms, grace ms.
+var sweepScript = rueidis.NewLuaScript(sweepPaused + `
+if paused(KEYS[4], KEYS[5], ARGV[3], ARGV[4]) then
+  return {}
+end
+local ids = redis.call('ZRANGEBYSCORE', KEYS[2], '-inf', now, 'LIMIT', 0, tonumber(ARGV[2]))
+local out = {}
+for _, id in ipairs(ids) do
+  local v = redis.call('HGET', KEYS[1], id)
+  redis.call('ZREM', KEYS[2], id)
+  redis.call('HDEL', KEYS[1], id)
+  if v then
+    out[#out + 1] = id
+    out[#out + 1] = v
+  end
+end
+local first = redis.call('ZRANGE', KEYS[2], 0, 0, 'WITHSCORES')
+if #first == 0 then
+  redis.call('ZREM', KEYS[3], ARGV[1])
+  redis.call('DEL', KEYS[1])
+else
+  redis.call('ZADD', KEYS[3], first[2], ARGV[1])
+end
+return out
+`)
