@@ -96,3 +96,13 @@ func newTestBroker(t testing.TB, o Options) *Broker {
 	}
 	return b
 }
+
+// newTestPresence returns a presence manager on the shared server.
+func newTestPresence(t testing.TB, o Options) *Presence {
+	t.Helper()
+	p, err := NewPresence(o)
+	if err != nil {
+		t.Fatalf("NewPresence: %v", err)
+	}
+	return p
+}

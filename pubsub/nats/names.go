@@ -65,3 +65,9 @@ func (n *names) heartbeatSubject(owner string) string { return n.presence + "n."
 
 // heartbeats is the filter of every node's heartbeat.
 func (n *names) heartbeats() string { return n.presence + "n.*" }
+
+// decodeToken returns the string a subject token was made from.
+func decodeToken(tok string) (string, error) {
+	b, err := base64.RawURLEncoding.DecodeString(tok)
+	return string(b), err
+}
