@@ -151,7 +151,7 @@ func (d *decoder) checkHistory(kind byte, h *histMeta, exp uint64) {
 		d.fail("invalid epoch")
 	case kind == kindData && h.seq == 0:
 		d.fail("data record with seq 0")
-	case h.keptFrom == 0 || h.keptFrom > h.seq+1 || kind == kindData && h.keptFrom > h.seq:
+	case h.keptFrom == 0 || h.keptFrom-1 > h.seq || kind == kindData && h.keptFrom > h.seq:
 		d.fail("keptFrom out of range")
 	case exp > math.MaxInt64:
 		d.fail("expiry out of range")
