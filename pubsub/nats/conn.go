@@ -62,7 +62,10 @@ func dial(opts Options, what string, cfg jetstream.StreamConfig, onConnect func(
 	nc, err := nats.Connect(opts.serverURLs(), opts.natsOptions(
 		nats.ConnectHandler(func(nc *nats.Conn) { connected(nc, "connect") }),
 		nats.ReconnectHandler(func(nc *nats.Conn) { connected(nc, "reconnect") }),
-		nats.DisconnectErrHandler(func(_ *nats.Conn, err error) {
+		nats.DisconnectErrHandler(func(nc *nats.Conn, err error) {
+			if nc.IsClosed() {
+				return // closed by this node
+			}
 			c.log.Error("disconnected from NATS: cross-node broadcasts, history and presence fail until it reconnects",
 				zap.Error(err))
 		}),

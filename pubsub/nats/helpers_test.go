@@ -7,12 +7,15 @@ import (
 	"net"
 	"net/url"
 	"os"
+	"sync"
 	"testing"
 	"time"
 
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 	"go.uber.org/zap/zaptest"
+
+	"github.com/caddy-channels/caddy-channels/pubsub"
 )
 
 // sharedURL is the NATS server (with JetStream) the tests use, unless
@@ -106,3 +109,59 @@ func newTestPresence(t testing.TB, o Options) *Presence {
 	}
 	return p
 }
+
+// recorder is a Handler keeping every message.
+type recorder struct {
+	mu   sync.Mutex
+	msgs []*pubsub.Message
+}
+
+func (r *recorder) handle(m *pubsub.Message) {
+	r.mu.Lock()
+	r.msgs = append(r.msgs, m)
+	r.mu.Unlock()
+}
+
+// all returns the messages received so far.
+func (r *recorder) all() []*pubsub.Message {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return append([]*pubsub.Message(nil), r.msgs...)
+}
+
+// waitFor polls cond for up to timeout.
+func waitFor(t testing.TB, timeout time.Duration, what string, cond func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(timeout)
+	for !cond() {
+		if time.Now().After(deadline) {
+			t.Fatalf("timed out after %v waiting for %s", timeout, what)
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+}
+
+// startBroker starts a new broker with a recorder; it is closed when the
+// test ends.
+func startBroker(t testing.TB, o Options) (*Broker, *recorder) {
+	t.Helper()
+	b := newTestBroker(t, o)
+	r := &recorder{}
+	if err := b.Start(r.handle); err != nil {
+		t.Fatalf("Start: %v", err)
+	}
+	t.Cleanup(func() { _ = b.Close() })
+	return b, r
+}
+
+// kill stops p as a crash would: no last heartbeat, no cleanup.
+func kill(p *Presence) {
+	if p.closed.Swap(true) {
+		return
+	}
+	close(p.done)
+	p.wg.Wait()
+	p.c.close()
+}
+
+var bg = context.Background()

@@ -40,6 +40,15 @@ func (p *Presence) loop() {
 		if p.c.online() != nil {
 			continue
 		}
+		if forced {
+			// This node was cut off: the other nodes' heartbeats may have
+			// moved on unseen, so time them afresh.
+			now := time.Now()
+			for owner, o := range p.seen {
+				o.at = now
+				p.seen[owner] = o
+			}
+		}
 		if forced || time.Since(lastBeat) >= beatEvery {
 			if err := p.withTimeout(ctx, p.beat); err != nil {
 				p.log.Warn("presence heartbeat failed", zap.Error(err))
