@@ -2,6 +2,7 @@ package natsbroker
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"strings"
@@ -262,63 +263,123 @@ func (c *client) purgeKeep(ctx context.Context, subject string, keep uint64) err
 	})
 }
 
-// scanBatch is the most messages one fetch of a scan asks for.
-const scanBatch = 256
+// consumerCreate is the request creating an ephemeral consumer.
+type consumerCreate struct {
+	Stream string                   `json:"stream_name"`
+	Config jetstream.ConsumerConfig `json:"config"`
+}
+
+// consumerCreated is the server's answer to a consumerCreate.
+type consumerCreated struct {
+	jetstream.ConsumerInfo
+	Error *jetstream.APIError `json:"error,omitempty"`
+}
 
 // scan calls fn with every message matching filter (only the newest of
 // each subject when lastPerSubject), oldest first, as of the start of the
-// scan. It reads through a short-lived consumer.
+// scan. It reads through a short-lived push consumer: one request creates
+// it, and the server sends the messages right away.
 func (c *client) scan(ctx context.Context, filter string, lastPerSubject bool,
 	fn func(subject string, seq uint64, data []byte)) error {
-	return c.withStream(ctx, func(s jetstream.Stream) error {
-		cfg := jetstream.ConsumerConfig{
+	return c.withStream(ctx, func(jetstream.Stream) error {
+		inbox := c.nc.NewInbox()
+		var col collector
+		col.more = make(chan struct{}, 1)
+		sub, err := c.nc.Subscribe(inbox, col.add)
+		if err != nil {
+			return err
+		}
+		defer func() { _ = sub.Unsubscribe() }()
+		req := consumerCreate{Stream: c.cfg.Name, Config: jetstream.ConsumerConfig{
+			DeliverSubject:    inbox,
 			AckPolicy:         jetstream.AckNonePolicy,
 			FilterSubject:     filter,
 			InactiveThreshold: time.Minute,
 			MemoryStorage:     true,
 			Replicas:          1,
-		}
+		}}
 		if lastPerSubject {
-			cfg.DeliverPolicy = jetstream.DeliverLastPerSubjectPolicy
+			req.Config.DeliverPolicy = jetstream.DeliverLastPerSubjectPolicy
 		}
-		cons, err := s.CreateConsumer(ctx, cfg)
+		body, err := json.Marshal(req)
 		if err != nil {
 			return err
 		}
-		info := cons.CachedInfo()
+		resp, err := c.nc.RequestWithContext(ctx, "$JS.API.CONSUMER.CREATE."+c.cfg.Name, body)
+		if err != nil {
+			return fmt.Errorf("create consumer: %w", err)
+		}
+		var created consumerCreated
+		if err := json.Unmarshal(resp.Data, &created); err != nil {
+			return fmt.Errorf("create consumer: %w", err)
+		}
+		if created.Error != nil {
+			return fmt.Errorf("create consumer: %w", created.Error)
+		}
 		// Delete it without waiting for the answer; the inactive
 		// threshold removes it should this be lost.
 		defer func() {
-			_ = c.nc.Publish("$JS.API.CONSUMER.DELETE."+c.cfg.Name+"."+info.Name, nil)
+			_ = c.nc.Publish("$JS.API.CONSUMER.DELETE."+c.cfg.Name+"."+created.Name, nil)
 		}()
-		for pending := info.NumPending; pending > 0; {
-			batch, err := cons.Fetch(int(min(pending, scanBatch)), jetstream.FetchContext(ctx))
-			if err != nil {
-				return err
-			}
-			got := uint64(0)
-			for msg := range batch.Messages() {
-				md, err := msg.Metadata()
-				if err != nil {
-					continue
-				}
-				fn(msg.Subject(), md.Sequence.Stream, msg.Data())
-				got++
-			}
-			if got == 0 {
-				if err := batch.Error(); err != nil {
-					return err
-				}
-				return fmt.Errorf("scan %s: no messages although %d pending", filter, pending)
-			}
-			pending -= min(got, pending)
+		msgs, err := col.wait(ctx, int(created.NumPending))
+		if err != nil {
+			return fmt.Errorf("scan %s: %w", filter, err)
+		}
+		for _, m := range msgs {
+			fn(m.subject, m.seq, m.data)
 		}
 		return nil
 	})
 }
 
-// fail wraps err for the op of a caller: ErrUnavailable stays as it is,
-// context errors too.
+// scanned is one message a scan received.
+type scanned struct {
+	subject string
+	seq     uint64
+	data    []byte
+}
+
+// collector gathers the messages a consumer pushes to a scan.
+type collector struct {
+	mu   sync.Mutex
+	msgs []scanned
+	more chan struct{} // signalled after each message
+}
+
+// add is the subscription's handler.
+func (col *collector) add(msg *nats.Msg) {
+	md, err := msg.Metadata()
+	if err != nil {
+		return // not a stream message (a status)
+	}
+	col.mu.Lock()
+	col.msgs = append(col.msgs, scanned{msg.Subject, md.Sequence.Stream, msg.Data})
+	col.mu.Unlock()
+	select {
+	case col.more <- struct{}{}:
+	default:
+	}
+}
+
+// wait returns the first n messages once they arrived.
+func (col *collector) wait(ctx context.Context, n int) ([]scanned, error) {
+	for {
+		col.mu.Lock()
+		got := len(col.msgs)
+		msgs := col.msgs
+		col.mu.Unlock()
+		if got >= n {
+			return msgs[:n], nil
+		}
+		select {
+		case <-col.more:
+		case <-ctx.Done():
+			return nil, fmt.Errorf("%d of %d messages: %w", got, n, ctx.Err())
+		}
+	}
+}
+
+// fail wraps err with the manager (what), the operation and the topic.
 func fail(what, op, topic string, err error) error {
 	if topic == "" {
 		return fmt.Errorf("natsbroker: %s %s: %w", what, op, err)
