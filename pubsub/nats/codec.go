@@ -48,17 +48,23 @@ type histMeta struct {
 	// prev is the stream sequence of the previous record of the topic, 0
 	// if there is none: records form a chain that history reads walk back.
 	prev uint64
+	// markSeq and markStream name an earlier message of the stream (its
+	// seq and stream sequence) at most markSpan+1 seqs back, 0 and 0 if
+	// none: long history reads jump back along marks, markSpan seqs at a
+	// time, and scan from there.
+	markSeq, markStream uint64
 }
 
 // encodeRecord returns the wire form of a record: one version byte, the
 // kind, flags, then topic, event and node (each a uvarint length and the
 // bytes), exclude (uvarint), for data and marker records the epoch (length
-// and bytes), seq, keptFrom, expireAt and prev (uvarints), and finally the
+// and bytes), seq, keptFrom, expireAt, prev, markSeq and markStream
+// (uvarints), and finally the
 // payload, up to the end. A marker carries only topic and history fields.
 func encodeRecord(kind byte, m *pubsub.Message, h *histMeta) []byte {
 	n := 3 + 4*binary.MaxVarintLen64 + len(m.Topic) + len(m.Event) + len(m.Node) + len(m.Payload)
 	if kind != kindBroadcast {
-		n += len(h.epoch) + 5*binary.MaxVarintLen64
+		n += len(h.epoch) + 7*binary.MaxVarintLen64
 	}
 	b := make([]byte, 0, n)
 	var flags byte
@@ -82,6 +88,8 @@ func encodeRecord(kind byte, m *pubsub.Message, h *histMeta) []byte {
 		b = binary.AppendUvarint(b, h.keptFrom)
 		b = binary.AppendUvarint(b, uint64(max(h.expireAt, 0)))
 		b = binary.AppendUvarint(b, h.prev)
+		b = binary.AppendUvarint(b, h.markSeq)
+		b = binary.AppendUvarint(b, h.markStream)
 	}
 	if kind != kindMarker {
 		b = append(b, m.Payload...)
@@ -124,6 +132,8 @@ func decodeRecord(b []byte) (kind byte, m *pubsub.Message, h histMeta, err error
 		h.keptFrom = d.uvarint()
 		exp := d.uvarint()
 		h.prev = d.uvarint()
+		h.markSeq = d.uvarint()
+		h.markStream = d.uvarint()
 		if d.err == nil {
 			d.checkHistory(kind, &h, exp)
 		}
@@ -155,6 +165,9 @@ func (d *decoder) checkHistory(kind byte, h *histMeta, exp uint64) {
 		d.fail("keptFrom out of range")
 	case exp > math.MaxInt64:
 		d.fail("expiry out of range")
+	case h.markSeq == 0 && h.markStream != 0,
+		h.markSeq != 0 && (h.markSeq >= h.seq || h.markStream == 0 || h.markStream > h.prev):
+		d.fail("mark out of range")
 	}
 }
 

@@ -18,6 +18,8 @@ func recordSeeds() [][]byte {
 		encodeRecord(kindBroadcast, &pubsub.Message{Topic: "t", Binary: true, Exclude: math.MaxUint64, Node: "n1", Payload: big}, nil),
 		encodeRecord(kindData, &pubsub.Message{Topic: "room:ü 🙂", Event: "e", Payload: []byte(`1`)},
 			&histMeta{epoch: "0123abcd", seq: 7, keptFrom: 3, expireAt: 1_700_000_000_000, prev: 41}),
+		encodeRecord(kindData, &pubsub.Message{Topic: "t", Event: "e"},
+			&histMeta{epoch: "e", seq: 200, keptFrom: 100, prev: 900, markSeq: 140, markStream: 700}),
 		encodeRecord(kindMarker, &pubsub.Message{Topic: "a.b*>"}, &histMeta{epoch: "e-_x", seq: 0, keptFrom: 1}),
 		encodeRecord(kindMarker, &pubsub.Message{Topic: "t"}, &histMeta{epoch: "e", seq: 9, keptFrom: 10, expireAt: 5, prev: 1 << 40}),
 	}
@@ -33,7 +35,7 @@ func TestRecordRoundTrip(t *testing.T) {
 		{kindBroadcast, pubsub.Message{Topic: "t", Binary: true, Payload: []byte{0, 1, 2}}, histMeta{}},
 		{kindBroadcast, pubsub.Message{Topic: "only topic"}, histMeta{}},
 		{kindData, pubsub.Message{Topic: "t", Event: "e", Payload: []byte("x"), Exclude: math.MaxUint64},
-			histMeta{epoch: strings.Repeat("a", maxEpochLen), seq: math.MaxUint64, keptFrom: 1, expireAt: math.MaxInt64, prev: 5}},
+			histMeta{epoch: strings.Repeat("a", maxEpochLen), seq: math.MaxUint64, keptFrom: 1, expireAt: math.MaxInt64, prev: 5, markSeq: 9, markStream: 4}},
 		{kindMarker, pubsub.Message{Topic: "t"}, histMeta{epoch: "e", seq: 0, keptFrom: 1}},
 	}
 	for i, tt := range tests {
@@ -74,7 +76,10 @@ func TestDecodeRecordRejects(t *testing.T) {
 		"keptFrom 0":      encodeRecord(kindData, &pubsub.Message{Topic: "t"}, &histMeta{epoch: "e", seq: 1}),
 		"keptFrom > seq":  encodeRecord(kindData, &pubsub.Message{Topic: "t"}, &histMeta{epoch: "e", seq: 1, keptFrom: 2}),
 		"marker payload":  append(encodeRecord(kindMarker, &pubsub.Message{Topic: "t"}, &histMeta{epoch: "e", keptFrom: 1}), 'x'),
-		"marker fields":   {1, 2, 0, 1, 't', 1, 'e', 0, 0, 1, 'e', 0, 1, 0, 0},
+		"marker fields":   {1, 2, 0, 1, 't', 1, 'e', 0, 0, 1, 'e', 0, 1, 0, 0, 0, 0},
+		"mark after seq":  encodeRecord(kindData, &pubsub.Message{Topic: "t"}, &histMeta{epoch: "e", seq: 5, keptFrom: 1, prev: 9, markSeq: 5, markStream: 3}),
+		"mark after prev": encodeRecord(kindData, &pubsub.Message{Topic: "t"}, &histMeta{epoch: "e", seq: 5, keptFrom: 1, prev: 9, markSeq: 2, markStream: 10}),
+		"mark half set":   encodeRecord(kindData, &pubsub.Message{Topic: "t"}, &histMeta{epoch: "e", seq: 5, keptFrom: 1, prev: 9, markStream: 3}),
 	}
 	for name, b := range tests {
 		if _, _, _, err := decodeRecord(b); !errors.Is(err, errRecord) {

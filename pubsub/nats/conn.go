@@ -276,10 +276,10 @@ type consumerCreated struct {
 }
 
 // scan calls fn with every message matching filter (only the newest of
-// each subject when lastPerSubject), oldest first, as of the start of the
-// scan. It reads through a short-lived push consumer: one request creates
+// each subject when lastPerSubject, only those from stream sequence from
+// on when from is positive), oldest first, as of the start of the scan. It reads through a short-lived push consumer: one request creates
 // it, and the server sends the messages right away.
-func (c *client) scan(ctx context.Context, filter string, lastPerSubject bool,
+func (c *client) scan(ctx context.Context, filter string, lastPerSubject bool, from uint64,
 	fn func(subject string, seq uint64, data []byte)) error {
 	return c.withStream(ctx, func(jetstream.Stream) error {
 		inbox := c.nc.NewInbox()
@@ -298,8 +298,12 @@ func (c *client) scan(ctx context.Context, filter string, lastPerSubject bool,
 			MemoryStorage:     true,
 			Replicas:          1,
 		}}
-		if lastPerSubject {
+		switch {
+		case lastPerSubject:
 			req.Config.DeliverPolicy = jetstream.DeliverLastPerSubjectPolicy
+		case from > 0:
+			req.Config.DeliverPolicy = jetstream.DeliverByStartSequencePolicy
+			req.Config.OptStartSeq = from
 		}
 		body, err := json.Marshal(req)
 		if err != nil {

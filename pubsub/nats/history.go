@@ -86,7 +86,7 @@ func (b *Broker) settle(ctx context.Context, st *topicState, topic string, ttl t
 			st.loaded = false
 			return newest{}, fmt.Errorf("write history marker: %w", err)
 		}
-		st.tip = tip{streamSeq: seq, valid: true, h: h}
+		st.tip = tip{streamSeq: seq, valid: true, kind: kindMarker, h: h}
 		if h.epoch != t.h.epoch {
 			if t.streamSeq != 0 {
 				b.purgeOld(ctx, topic, subject, seq)
@@ -193,7 +193,42 @@ func (b *Broker) records(ctx context.Context, topic string, top newest, lo, hi u
 			return msgs, err
 		}
 	}
-	return b.scanRecords(ctx, topic, top.tip.h.epoch, lo, hi)
+	from, err := b.markBefore(ctx, topic, top, lo)
+	if err != nil {
+		return nil, err
+	}
+	return b.scanRecords(ctx, topic, top.tip.h.epoch, lo, hi, from)
+}
+
+// markBefore follows the marks of records back from top, up to maxHops
+// times, to the stream sequence of a message with seq lo or less, from
+// which a scan finds every message from lo on. It returns 0 (scan
+// everything) when lo is further back or the marks lead nowhere.
+func (b *Broker) markBefore(ctx context.Context, topic string, top newest, lo uint64) (uint64, error) {
+	const maxHops = 4
+	h := top.rec
+	for hops := 0; h.markSeq > lo; hops++ {
+		if hops == maxHops {
+			return 0, nil
+		}
+		raw, err := b.c.get(ctx, h.markStream)
+		if errors.Is(err, errNotFound) {
+			return 0, nil
+		}
+		if err != nil {
+			return 0, fmt.Errorf("read history record: %w", err)
+		}
+		want := h.markSeq
+		kind, m, mh, err := decodeRecord(raw.Data)
+		if err != nil || kind != kindData || m.Topic != topic || mh.epoch != top.tip.h.epoch || mh.seq != want {
+			return 0, nil
+		}
+		h = mh
+	}
+	if h.markSeq == 0 {
+		return 0, nil
+	}
+	return h.markStream, nil
 }
 
 // walk follows the chain of records back from top, collecting the
@@ -235,11 +270,12 @@ func (b *Broker) walk(ctx context.Context, topic string, top newest, lo, hi uint
 	return msgs, true, nil
 }
 
-// scanRecords reads every stored record of topic, keeping the messages of
-// epoch with seqs lo to hi.
-func (b *Broker) scanRecords(ctx context.Context, topic, epoch string, lo, hi uint64) ([]histMsg, error) {
+// scanRecords reads the stored records of topic from stream sequence
+// from on (all of them if from is 0), keeping the messages of epoch with
+// seqs lo to hi.
+func (b *Broker) scanRecords(ctx context.Context, topic, epoch string, lo, hi, from uint64) ([]histMsg, error) {
 	var msgs []histMsg
-	err := b.c.scan(ctx, b.names.historySubject(topic), false, func(_ string, _ uint64, data []byte) {
+	err := b.c.scan(ctx, b.names.historySubject(topic), false, from, func(_ string, _ uint64, data []byte) {
 		kind, m, h, err := decodeRecord(data)
 		if err != nil || kind != kindData || m.Topic != topic || h.epoch != epoch || h.seq < lo || h.seq > hi {
 			return

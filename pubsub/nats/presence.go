@@ -230,7 +230,7 @@ func (p *Presence) List(ctx context.Context, topic string) ([]pubsub.PresenceEnt
 	ctx, cancel := p.c.reqCtx(ctx)
 	defer cancel()
 	var out []pubsub.PresenceEntry
-	err := p.c.scan(ctx, p.names.topicEntries(topic), true, func(subject string, _ uint64, data []byte) {
+	err := p.c.scan(ctx, p.names.topicEntries(topic), true, 0, func(subject string, _ uint64, data []byte) {
 		r, err := decodePresence(data)
 		if err != nil {
 			p.log.Warn("ignoring an invalid presence record", zap.String("subject", subject), zap.Error(err))

@@ -186,7 +186,7 @@ type heartbeat struct {
 // here, so that clocks need not agree).
 func (p *Presence) expireDead(ctx context.Context) error {
 	beats := make(map[string]heartbeat)
-	err := p.c.scan(ctx, p.names.heartbeats(), true, func(subject string, seq uint64, data []byte) {
+	err := p.c.scan(ctx, p.names.heartbeats(), true, 0, func(subject string, seq uint64, data []byte) {
 		r, err := decodePresence(data)
 		if err != nil || r.kind < presAlive || subject != p.names.heartbeatSubject(r.owner) {
 			p.log.Warn("ignoring an invalid heartbeat", zap.String("subject", subject))
@@ -244,7 +244,7 @@ func (p *Presence) claim(ctx context.Context, owner string, hb heartbeat) error 
 		r       presRecord
 	}
 	var items []item
-	err = p.c.scan(ctx, p.names.ownerEntries(owner), true, func(subject string, seq uint64, data []byte) {
+	err = p.c.scan(ctx, p.names.ownerEntries(owner), true, 0, func(subject string, seq uint64, data []byte) {
 		if r, err := decodePresence(data); err == nil && r.owner == owner && r.kind <= presTombstone {
 			items = append(items, item{subject, seq, r})
 		}

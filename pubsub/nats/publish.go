@@ -20,6 +20,9 @@ const (
 	// maxAppendAttempts bounds the retries of a history write that lost
 	// a race with another writer of the topic.
 	maxAppendAttempts = 100
+	// markSpan is how far back (in seqs) the mark of a record may lie
+	// before the next record moves it up to its predecessor.
+	markSpan = 64
 	// markerSlack is how many records beyond the history size a trim
 	// keeps, for the markers among them.
 	markerSlack = 4
@@ -56,6 +59,7 @@ type tip struct {
 	// valid reports whether the record decoded; an undecodable one counts
 	// as no stream.
 	valid bool
+	kind  byte // kindData or kindMarker
 	h     histMeta
 }
 
@@ -128,6 +132,10 @@ func (b *Broker) append(ctx context.Context, m *pubsub.Message, opts pubsub.Publ
 			if h.seq > size {
 				h.keptFrom = max(h.keptFrom, h.seq-size+1)
 			}
+			h.markSeq, h.markStream = old.h.markSeq, old.h.markStream
+			if old.kind == kindData && old.h.seq-old.h.markSeq > markSpan {
+				h.markSeq, h.markStream = old.h.seq, old.streamSeq
+			}
 		}
 		expect := old.streamSeq
 		seq, err := b.c.publish(ctx, subject, encodeRecord(kindData, m, &h), &expect)
@@ -139,7 +147,7 @@ func (b *Broker) append(ctx context.Context, m *pubsub.Message, opts pubsub.Publ
 			st.loaded = false
 			return pubsub.Position{}, err
 		}
-		st.tip = tip{streamSeq: seq, valid: true, h: h}
+		st.tip = tip{streamSeq: seq, valid: true, kind: kindData, h: h}
 		m.Position = pubsub.Position{Epoch: h.epoch, Seq: h.seq}
 		switch {
 		case fresh && old.streamSeq != 0:
@@ -206,7 +214,7 @@ func (b *Broker) loadTip(ctx context.Context, topic string) (tip, byte, *pubsub.
 		b.log.Warn("ignoring an invalid history record", zap.String("topic", topic), zap.Error(err))
 		return tip{streamSeq: raw.Sequence}, 0, nil, nil
 	}
-	return tip{streamSeq: raw.Sequence, valid: true, h: h}, kind, m, nil
+	return tip{streamSeq: raw.Sequence, valid: true, kind: kind, h: h}, kind, m, nil
 }
 
 // topicState returns the state of topic, creating it.
