@@ -86,7 +86,7 @@ func (b *Broker) Publish(ctx context.Context, m *pubsub.Message, opts pubsub.Pub
 	}
 	ctx, cancel := b.c.reqCtx(ctx)
 	defer cancel()
-	if opts.HistorySize > 0 {
+	if opts.HistorySize > 0 && !opts.Transient {
 		pos, err := b.append(ctx, m, opts)
 		if err != nil {
 			return pubsub.Position{}, b.fail("publish", m.Topic, err)
@@ -94,8 +94,10 @@ func (b *Broker) Publish(ctx context.Context, m *pubsub.Message, opts pubsub.Pub
 		return pos, nil
 	}
 	m.Position = pubsub.Position{}
-	if err := b.dropStream(ctx, m.Topic); err != nil {
-		return pubsub.Position{}, b.fail("publish", m.Topic, fmt.Errorf("drop history: %w", err))
+	if !opts.Transient { // a transient message (presence diff) leaves the history alone
+		if err := b.dropStream(ctx, m.Topic); err != nil {
+			return pubsub.Position{}, b.fail("publish", m.Topic, fmt.Errorf("drop history: %w", err))
+		}
 	}
 	if err := b.c.nc.Publish(b.names.liveSubject(m.Topic), encodeRecord(kindBroadcast, m, nil)); err != nil {
 		return pubsub.Position{}, b.fail("publish", m.Topic, err)

@@ -122,6 +122,18 @@ func (b *Broker) Publish(ctx context.Context, m *pubsub.Message, opts pubsub.Pub
 	if err := b.check("publish", m.Topic); err != nil {
 		return pubsub.Position{}, err
 	}
+	if opts.Transient {
+		// Not part of the stream: published as is, the stream untouched.
+		m.Position = pubsub.Position{}
+		env := appendEnvelope(make([]byte, 0, envelopeSize(m)), m)
+		cctx, cancel := b.cfg.callCtx(ctx)
+		err := b.client.Do(cctx, b.client.B().Publish().Channel(b.keys.channel(m.Topic)).Message(rueidis.BinaryString(env)).Build()).Error()
+		cancel()
+		if err != nil {
+			return pubsub.Position{}, b.fail(ctx, "publish", m.Topic, err)
+		}
+		return pubsub.Position{}, nil
+	}
 	env := appendEnvelope(make([]byte, 0, envelopeSize(m)), m)
 	size := max(opts.HistorySize, 0)
 	keys := []string{b.keys.historyMeta(m.Topic), b.keys.historyStrm(m.Topic)}
