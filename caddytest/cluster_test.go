@@ -104,7 +104,7 @@ func (b *clusterBroker) start() {
 	case "redis":
 		b.p = startProc(b.t, "redis-server", "--bind", "127.0.0.1", "--port", strconv.Itoa(b.port), "--save", "", "--appendonly", "no", "--dir", b.dir)
 	case "nats":
-		b.p = startProc(b.t, "/usr/sbin/nats-server", "-a", "127.0.0.1", "-p", strconv.Itoa(b.port), "-js", "-sd", b.dir)
+		b.p = startProc(b.t, "nats-server", "-a", "127.0.0.1", "-p", strconv.Itoa(b.port), "-js", "-sd", b.dir)
 	}
 	waitPort(b.t, addr, 10*time.Second)
 }
@@ -180,7 +180,7 @@ func TestClusterNATS(t *testing.T) { testCluster(t, "nats") }
 
 func testCluster(t *testing.T, engine string) {
 	node := requireNode(t)
-	for _, bin := range map[string]string{"redis": "redis-server", "nats": "/usr/sbin/nats-server"} {
+	for _, bin := range map[string]string{"redis": "redis-server", "nats": "nats-server"} {
 		if _, err := exec.LookPath(bin); err != nil {
 			if os.Getenv("CI") == "" {
 				t.Skipf("%s is not installed; set CI to make this a failure", bin)
