@@ -85,9 +85,9 @@ func (b *Broker) Publish(ctx context.Context, m *pubsub.Message, opts pubsub.Pub
 	if err := b.c.online(); err != nil {
 		return pubsub.Position{}, b.fail("publish", m.Topic, err)
 	}
-	ctx, cancel := b.c.reqCtx(ctx)
-	defer cancel()
 	if opts.HistorySize > 0 {
+		ctx, cancel := b.c.reqCtx(ctx)
+		defer cancel()
 		pos, err := b.append(ctx, m, opts)
 		if err != nil {
 			return pubsub.Position{}, b.fail("publish", m.Topic, err)
@@ -184,6 +184,8 @@ func (b *Broker) dropStream(ctx context.Context, topic string) error {
 	if st == nil {
 		return nil
 	}
+	ctx, cancel := b.c.reqCtx(ctx)
+	defer cancel()
 	st.mu.Lock()
 	defer st.mu.Unlock()
 	if err := b.c.purge(ctx, b.names.historySubject(topic), 0); err != nil {
