@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/nats-io/nats.go"
@@ -40,6 +41,10 @@ type client struct {
 
 	mu     sync.Mutex
 	stream jetstream.Stream // nil until ensured after the last connect
+
+	// gen counts invalidations: after a reconnect or a lost stream, what
+	// users cached about the stream's contents may be stale.
+	gen atomic.Uint64
 }
 
 // dial connects to NATS. It does not fail when the servers are down: the
@@ -131,6 +136,7 @@ func (c *client) reqCtx(ctx context.Context) (context.Context, context.CancelFun
 func (c *client) invalidate() {
 	c.mu.Lock()
 	c.stream = nil
+	c.gen.Add(1)
 	c.mu.Unlock()
 }
 
@@ -189,10 +195,16 @@ func (c *client) withStream(ctx context.Context, f func(jetstream.Stream) error)
 // publish stores data on subject through JetStream and returns its stream
 // sequence. When expect is set, the write only happens if the newest
 // message of subject has that stream sequence (0: none); otherwise it
-// fails with errConflict.
+// fails with errConflict. A conditional write to a lost stream fails with
+// errConflict too, once the stream is recreated: the caller must reload
+// what it expects from the new stream.
 func (c *client) publish(ctx context.Context, subject string, data []byte, expect *uint64) (uint64, error) {
 	var seq uint64
-	err := c.withStream(ctx, func(jetstream.Stream) error {
+	write := c.withStream
+	if expect != nil {
+		write = c.onceWithStream
+	}
+	err := write(ctx, func(jetstream.Stream) error {
 		msg := &nats.Msg{Subject: subject, Data: data, Header: nats.Header{}}
 		opts := []jetstream.PublishOpt{jetstream.WithRetryAttempts(0), jetstream.WithExpectStream(c.cfg.Name)}
 		if expect != nil {
@@ -211,9 +223,22 @@ func (c *client) publish(ctx context.Context, subject string, data []byte, expec
 			apiErr.ErrorCode == jetstream.JSErrCodeStreamWrongLastSequenceConstant) {
 			return 0, errConflict
 		}
+		if expect != nil && streamGone(err) {
+			c.invalidate()
+			return 0, errConflict
+		}
 		return 0, err
 	}
 	return seq, nil
+}
+
+// onceWithStream runs f with the stream, without retrying.
+func (c *client) onceWithStream(ctx context.Context, f func(jetstream.Stream) error) error {
+	s, err := c.ensure(ctx)
+	if err != nil {
+		return err
+	}
+	return f(s)
 }
 
 // last returns the newest message of subject.

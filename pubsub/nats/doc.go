@@ -50,7 +50,7 @@
 // the skew. A History call with a TTL extends the stream's life by writing
 // a marker when that moves its end by more than TTL/4, so at most about
 // four markers per TTL. Storage is reclaimed by trimming each topic to its
-// HistorySize (plus a little slack) every HistorySize/2 publishes or so,
+// HistorySize (plus a little slack) every max(HistorySize/2, 16) publishes,
 // by purging the records of an expired epoch when a new one starts, and by
 // the stream-wide limits Options.HistoryMaxAge and Options.MaxHistorySize.
 //
@@ -64,7 +64,11 @@
 // History reads the newest record (one direct get), then the messages
 // asked for: up to eight by walking the chain of records back (each record
 // names the stream sequence of the previous one), more through a
-// short-lived consumer on the topic's subject.
+// short-lived consumer on the topic's subject, started at a record at most
+// 65 seqs before the first one wanted (each record names such a record, so
+// a read jumps back 65 seqs per direct get, up to four times; further back
+// it scans the whole topic). After a reconnect, or when the stream was
+// lost, a node reloads a topic's newest record before its next append.
 //
 // # Presence
 //
@@ -106,7 +110,10 @@
 // take effect when the connection is back (nats.go restores
 // subscriptions); Untrack is queued and done then. Messages are never
 // delivered twice: deliveries come from core subscriptions, which the
-// server does not replay.
+// server does not replay. A server that vanishes without closing the
+// connection (a network partition) is noticed after three unanswered pings
+// (Options.PingInterval); until then requests fail after
+// Options.RequestTimeout and broadcasts are lost.
 //
 // What an outage loses: broadcasts published while a node is
 // disconnected never reach it (clients of history topics see the gap in

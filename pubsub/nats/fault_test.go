@@ -3,6 +3,7 @@ package natsbroker
 import (
 	"errors"
 	"fmt"
+	"runtime"
 	"sync"
 	"testing"
 	"time"
@@ -82,12 +83,55 @@ func TestServerDownAtStart(t *testing.T) {
 	waitFor(t, 5*time.Second, "the message on the subscription made during the outage", func() bool {
 		return len(r.all()) == 1
 	})
-	if err := p.Track(bg, "room:a", pubsub.PresenceEntry{ID: "r1", Key: "k"}); err != nil {
-		t.Fatalf("Track after connecting: %v", err)
+	for _, id := range []string{"r1", "r2"} {
+		if err := p.Track(bg, "room:a", pubsub.PresenceEntry{ID: id, Key: "k"}); err != nil {
+			t.Fatalf("Track after connecting: %v", err)
+		}
 	}
-	if es, err := p.List(bg, "room:a"); err != nil || len(es) != 1 {
+	if es, err := p.List(bg, "room:a"); err != nil || len(es) != 2 {
 		t.Errorf("List = %v, %v", es, err)
 	}
+
+	// An Untrack during an outage is done once the server is back.
+	s.stop()
+	waitFor(t, 5*time.Second, "the outage to be seen", func() bool { return !p.c.nc.IsConnected() })
+	start = time.Now()
+	if err := p.Untrack(bg, "room:a", "r2"); err != nil || time.Since(start) > fastFail {
+		t.Errorf("Untrack during the outage: %v after %v", err, time.Since(start))
+	}
+	s.start()
+	waitFor(t, 10*time.Second, "the queued Untrack", func() bool {
+		es, err := p.List(bg, "room:a")
+		return err == nil && len(es) == 1 && es[0].ID == "r1"
+	})
+}
+
+func TestCloseWhileDisconnected(t *testing.T) {
+	s := startOwnServer(t)
+	s.stop()
+	before := runtime.NumGoroutine()
+	o := ownOptions(t, s)
+	b := newTestBroker(t, o)
+	if err := b.Start(func(*pubsub.Message) {}); err != nil {
+		t.Fatal(err)
+	}
+	if err := b.Subscribe(bg, "t"); err != nil {
+		t.Fatal(err)
+	}
+	p := newTestPresence(t, o)
+	p.OnExpire(func(string, pubsub.PresenceEntry) {})
+	time.Sleep(50 * time.Millisecond)
+	start := time.Now()
+	if err := b.Close(); err != nil {
+		t.Fatal(err)
+	}
+	if err := p.Close(); err != nil {
+		t.Fatal(err)
+	}
+	if d := time.Since(start); d > time.Second {
+		t.Errorf("Close took %v while disconnected", d)
+	}
+	waitFor(t, 5*time.Second, "the goroutines to stop", func() bool { return runtime.NumGoroutine() <= before })
 }
 
 func TestServerRestart(t *testing.T) {

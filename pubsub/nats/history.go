@@ -58,12 +58,13 @@ func (b *Broker) History(ctx context.Context, topic string, opts pubsub.HistoryO
 func (b *Broker) settle(ctx context.Context, st *topicState, topic string, ttl time.Duration) (newest, error) {
 	subject := b.names.historySubject(topic)
 	for attempt := 1; ; attempt++ {
+		gen := b.c.gen.Load()
 		t, kind, m, err := b.loadTip(ctx, topic)
 		if err != nil {
 			st.loaded = false
 			return newest{}, err
 		}
-		st.tip, st.loaded = t, true
+		st.tip, st.loaded, st.gen = t, true, gen
 		top := newest{tip: t, kind: kind, m: m, rec: t.h}
 		at := nowMs()
 		var h histMeta

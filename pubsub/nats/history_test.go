@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"strconv"
 	"testing"
+	"time"
 
 	"github.com/caddy-channels/caddy-channels/pubsub"
 )
@@ -74,4 +75,43 @@ func TestLongHistoryMatchesMemory(t *testing.T) {
 			t.Errorf("%s: %s, memory %s", name, got, want)
 		}
 	}
+}
+
+// TestStreamDeleted checks that a history stream deleted under a running
+// broker is recreated with new epochs for every topic.
+func TestStreamDeleted(t *testing.T) {
+	o := testOptions(t)
+	b, r := startBroker(t, o)
+	other, _ := startBroker(t, o)
+	if err := b.Subscribe(bg, "t"); err != nil {
+		t.Fatal(err)
+	}
+	opts := pubsub.PublishOptions{HistorySize: 10}
+	var last pubsub.Position
+	for i := range 3 {
+		p, err := b.Publish(bg, &pubsub.Message{Topic: "t", Event: strconv.Itoa(i)}, opts)
+		if err != nil {
+			t.Fatal(err)
+		}
+		last = p
+	}
+	deleteStreams(t, o.URLs[0], o.Prefix)
+	// Another node writes first into the new stream; this node's cached
+	// state of the topic must not be taken for the new stream's.
+	p0, err := other.Publish(bg, &pubsub.Message{Topic: "t", Event: "other"}, opts)
+	if err != nil {
+		t.Fatalf("publish after the stream was deleted: %v", err)
+	}
+	p1, err := b.Publish(bg, &pubsub.Message{Topic: "t", Event: "again"}, opts)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if p0.Epoch == last.Epoch || p0.Seq != 1 || p1 != (pubsub.Position{Epoch: p0.Epoch, Seq: 2}) {
+		t.Errorf("publishes after the deletion at %v and %v, before at %v", p0, p1, last)
+	}
+	res, err := b.History(bg, "t", pubsub.HistoryOptions{Since: &last})
+	if err != nil || res.Recovered || res.Latest != p1 {
+		t.Errorf("history since %v = %+v, %v", last, res, err)
+	}
+	waitFor(t, 5*time.Second, "the messages of the new stream", func() bool { return len(r.all()) == 5 })
 }

@@ -33,11 +33,18 @@ func token(s string) string {
 	return base64.RawURLEncoding.EncodeToString([]byte(s))
 }
 
+// withToken returns prefix followed by the token of s, in one allocation.
+func withToken(prefix, s string) string {
+	b := make([]byte, len(prefix), len(prefix)+base64.RawURLEncoding.EncodedLen(len(s)))
+	copy(b, prefix)
+	return string(base64.RawURLEncoding.AppendEncode(b, []byte(s)))
+}
+
 // liveSubject is the subject topic's broadcasts are delivered on.
-func (n *names) liveSubject(topic string) string { return n.live + token(topic) }
+func (n *names) liveSubject(topic string) string { return withToken(n.live, topic) }
 
 // historySubject is the subject topic's history records are stored on.
-func (n *names) historySubject(topic string) string { return n.hist + token(topic) }
+func (n *names) historySubject(topic string) string { return withToken(n.hist, topic) }
 
 // entrySubject is the subject of a presence entry tracked by owner.
 func (n *names) entrySubject(topic, owner, id string) string {

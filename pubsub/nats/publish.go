@@ -47,7 +47,8 @@ type topicShard struct {
 // topic.
 type topicState struct {
 	mu      sync.Mutex
-	loaded  bool // tip is the newest record as last read or written here
+	loaded  bool   // tip is the newest record as last read or written here
+	gen     uint64 // the client's gen when tip was loaded
 	tip     tip
 	trimmed uint64 // seq at this node's last trim
 }
@@ -84,9 +85,9 @@ func (b *Broker) Publish(ctx context.Context, m *pubsub.Message, opts pubsub.Pub
 	if err := b.c.online(); err != nil {
 		return pubsub.Position{}, b.fail("publish", m.Topic, err)
 	}
-	ctx, cancel := b.c.reqCtx(ctx)
-	defer cancel()
 	if opts.HistorySize > 0 && !opts.Transient {
+		ctx, cancel := b.c.reqCtx(ctx)
+		defer cancel()
 		pos, err := b.append(ctx, m, opts)
 		if err != nil {
 			return pubsub.Position{}, b.fail("publish", m.Topic, err)
@@ -116,12 +117,13 @@ func (b *Broker) append(ctx context.Context, m *pubsub.Message, opts pubsub.Publ
 	size := uint64(min(opts.HistorySize, b.opts.MaxHistorySize))
 	subject := b.names.historySubject(m.Topic)
 	for attempt := 1; ; attempt++ {
-		if !st.loaded {
+		if !st.loaded || st.gen != b.c.gen.Load() {
+			gen := b.c.gen.Load()
 			t, _, _, err := b.loadTip(ctx, m.Topic)
 			if err != nil {
 				return pubsub.Position{}, err
 			}
-			st.tip, st.loaded = t, true
+			st.tip, st.loaded, st.gen = t, true, gen
 		}
 		at := nowMs()
 		old := st.tip
@@ -184,12 +186,14 @@ func (b *Broker) dropStream(ctx context.Context, topic string) error {
 	if st == nil {
 		return nil
 	}
+	ctx, cancel := b.c.reqCtx(ctx)
+	defer cancel()
 	st.mu.Lock()
 	defer st.mu.Unlock()
 	if err := b.c.purge(ctx, b.names.historySubject(topic), 0); err != nil {
 		return err
 	}
-	st.tip, st.loaded = tip{}, true
+	st.tip, st.loaded, st.gen = tip{}, true, b.c.gen.Load()
 	sh.mu.Lock()
 	if sh.m[topic] == st {
 		delete(sh.m, topic)
