@@ -204,6 +204,12 @@ func parseChannel(d *caddyfile.Dispenser) (channels.ChannelSpec, error) {
 			}
 			events[hi.Event] = true
 			c.HandleIn = append(c.HandleIn, hi)
+		case "intercept":
+			ic, err := parseIntercept(d, c.Pattern)
+			if err != nil {
+				return c, err
+			}
+			c.Intercept = append(c.Intercept, ic)
 		default:
 			return c, d.Errf("unrecognized channel subdirective %q", d.Val())
 		}

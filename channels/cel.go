@@ -60,6 +60,13 @@ const (
 	// ExprReply computes the response of a successful join. It sees the same
 	// variables as ExprJoin and yields a map.
 	ExprReply
+	// ExprDrop is the condition of an intercept's "drop if" step. It sees
+	// payload (the broadcast payload), event, topic, assigns (the
+	// subscriber's) and now, and yields a bool.
+	ExprDrop
+	// ExprSet computes the value of an intercept's "set" step. It sees the
+	// same variables as ExprDrop and yields any value.
+	ExprSet
 
 	exprKindCount
 )
@@ -77,6 +84,10 @@ func (k ExprKind) String() string {
 		return "join"
 	case ExprReply:
 		return "reply"
+	case ExprDrop:
+		return "drop"
+	case ExprSet:
+		return "set"
 	}
 	return fmt.Sprintf("ExprKind(%d)", int(k))
 }
@@ -101,6 +112,11 @@ type Vars struct {
 	Topic string
 	// Subtopic is the part of Topic the "*" of the matching pattern matched.
 	Subtopic string
+	// Payload is the decoded payload of an intercepted broadcast; JSON-ready
+	// values only.
+	Payload map[string]any
+	// Event is the event of an intercepted broadcast.
+	Event string
 	// Now is the evaluation time; the zero value stands for time.Now() at
 	// the moment of evaluation.
 	Now time.Time
@@ -120,6 +136,8 @@ var exprVariables = [exprKindCount][]string{
 	ExprID:      {"params", "headers", "auth_token", "assigns", "now"},
 	ExprJoin:    {"topic", "subtopic", "params", "assigns", "now"},
 	ExprReply:   {"topic", "subtopic", "params", "assigns", "now"},
+	ExprDrop:    {"payload", "event", "topic", "assigns", "now"},
+	ExprSet:     {"payload", "event", "topic", "assigns", "now"},
 }
 
 // variableTypes are the CEL types of all variables.
@@ -131,6 +149,8 @@ var variableTypes = map[string]*cel.Type{
 	"topic":      cel.StringType,
 	"subtopic":   cel.StringType,
 	"now":        cel.TimestampType,
+	"payload":    cel.MapType(cel.StringType, cel.DynType),
+	"event":      cel.StringType,
 }
 
 // envs caches one CEL environment per expression kind.
@@ -198,7 +218,7 @@ func checkOutputType(kind ExprKind, t *cel.Type) error {
 		return nil
 	}
 	switch kind {
-	case ExprConnect, ExprJoin:
+	case ExprConnect, ExprJoin, ExprDrop:
 		if k != types.BoolKind {
 			return fmt.Errorf("result type is %s, want bool", t)
 		}
@@ -333,6 +353,10 @@ func (a activation) ResolveName(name string) (any, bool) {
 		return types.String(a.v.Topic), true
 	case "subtopic":
 		return types.String(a.v.Subtopic), true
+	case "payload":
+		return a.v.Payload, true
+	case "event":
+		return types.String(a.v.Event), true
 	case "now":
 		if a.v.Now.IsZero() {
 			return types.Timestamp{Time: time.Now()}, true

@@ -243,10 +243,7 @@ func (s *Socket) handleInUpstream(cfg *Config, sub *subscription, url string, m 
 		s.send(f)
 	}
 	if answer.Assigns != nil {
-		if sub.assigns == nil {
-			sub.assigns = map[string]any{}
-		}
-		maps.Copy(sub.assigns, answer.Assigns)
+		sub.mergeAssigns(answer.Assigns)
 	}
 	switch {
 	case pushFailed:

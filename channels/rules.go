@@ -90,6 +90,9 @@ type ChannelSpec struct {
 	HandleIn []HandleInSpec `json:"handle_in,omitempty"`
 	// Leave notifies the app when a socket leaves such a channel.
 	Leave *LeaveSpec `json:"leave,omitempty"`
+	// Intercept lists the broadcast events filtered or rewritten for each
+	// subscriber before delivery (see InterceptSpec and docs/intercept.md).
+	Intercept []InterceptSpec `json:"intercept,omitempty"`
 }
 
 // RulesSpec is the declarative configuration of sockets and channels.
@@ -406,6 +409,8 @@ type ChannelRule struct {
 	// LeaveUpstream is the webhook notified when a socket leaves; empty
 	// means none.
 	LeaveUpstream string
+	// Intercepts are the intercepted broadcast events of the channel.
+	Intercepts []Intercept
 }
 
 // HandleIn returns the entry for a pushed event: the entry naming the event
@@ -443,6 +448,8 @@ type Rules struct {
 	ID *Expr
 	// Channels are the channel rules in matching order.
 	Channels []ChannelRule
+
+	hasIntercepts bool // some channel intercepts an event
 }
 
 // Route returns the first channel rule whose pattern matches topic, and the
@@ -509,6 +516,7 @@ func CompileRules(spec RulesSpec) (*Rules, error) {
 		}
 		seen[cs.Pattern] = i
 		r.Channels = append(r.Channels, c)
+		r.hasIntercepts = r.hasIntercepts || len(c.Intercepts) > 0
 	}
 	return r, nil
 }
@@ -555,6 +563,9 @@ func compileChannel(cs ChannelSpec) (ChannelRule, error) {
 			return c, fmt.Errorf("leave: %w", err)
 		}
 		c.LeaveUpstream = cs.Leave.Upstream
+	}
+	if c.Intercepts, err = compileIntercepts(cs.Intercept); err != nil {
+		return c, err
 	}
 	return c, nil
 }

@@ -42,6 +42,8 @@ type subscription struct {
 	joinRef Ref
 	assigns map[string]any
 	slot    int // index in the topic's subscriber list; guarded by the topic shard lock
+
+	published atomic.Pointer[map[string]any] // assigns for deliveries (intercept); see publishAssigns
 }
 
 // ID returns the socket id ("" for anonymous sockets).
@@ -165,6 +167,7 @@ func (s *Socket) subscribeJoin(cfg *Config, m *Message, response Payload, assign
 		joinRef: bytes.Clone(m.JoinRef), // do not pin the whole inbound frame
 		assigns: assigns,
 	}
+	sub.publishAssigns()
 	if err := s.hub.subscribe(sub, func() { s.send(reply) }); err != nil {
 		cfg.Logger.Error("join failed", zap.String("topic", m.Topic), zap.Error(err))
 		s.replyError(m.JoinRef, m.Ref, m.Topic, "join crashed")
