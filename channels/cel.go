@@ -117,6 +117,8 @@ type Vars struct {
 	Payload map[string]any
 	// Event is the event of an intercepted broadcast.
 	Event string
+
+	payloadVal, assignsVal ref.Val // Payload and Assigns converted ahead (intercept), when set
 	// Now is the evaluation time; the zero value stands for time.Now() at
 	// the moment of evaluation.
 	Now time.Time
@@ -124,9 +126,10 @@ type Vars struct {
 
 // Expr is a compiled CEL expression. It is safe for concurrent use.
 type Expr struct {
-	kind ExprKind
-	src  string
-	prg  cel.Program
+	kind      ExprKind
+	src       string
+	prg       cel.Program
+	untracked bool // evaluated without cost tracking: see untrackedKind
 }
 
 // exprVariables lists the variables each kind of expression declares.
@@ -199,15 +202,16 @@ func CompileExpr(kind ExprKind, src string) (*Expr, error) {
 	if err := checkOutputType(kind, ast.OutputType()); err != nil {
 		return nil, fmt.Errorf("%s expression %q: %w", kind, src, err)
 	}
-	prg, err := env.Program(ast,
-		cel.EvalOptions(cel.OptOptimize),
-		cel.CostLimit(ExprCostLimit),
-		cel.InterruptCheckFrequency(ExprIterationLimit),
-	)
+	untracked := untrackedKind(kind) && !hasComprehension(ast)
+	opts := []cel.ProgramOption{cel.EvalOptions(cel.OptOptimize)}
+	if !untracked {
+		opts = append(opts, cel.CostLimit(ExprCostLimit), cel.InterruptCheckFrequency(ExprIterationLimit))
+	}
+	prg, err := env.Program(ast, opts...)
 	if err != nil {
 		return nil, fmt.Errorf("%s expression %q: %w", kind, src, err)
 	}
-	return &Expr{kind: kind, src: src, prg: prg}, nil
+	return &Expr{kind: kind, src: src, prg: prg, untracked: untracked}, nil
 }
 
 // checkOutputType rejects result types that can never be right for kind.
@@ -248,7 +252,15 @@ func (e *Expr) eval(v *Vars) (ref.Val, error) {
 	if v == nil {
 		v = &Vars{}
 	}
-	out, _, err := e.prg.ContextEval(exhaustedContext{}, activation{v})
+	var (
+		out ref.Val
+		err error
+	)
+	if e.untracked {
+		out, _, err = e.prg.Eval(activation{v})
+	} else {
+		out, _, err = e.prg.ContextEval(exhaustedContext{}, activation{v})
+	}
 	if err != nil {
 		if errors.Is(err, errIterationLimit) {
 			return nil, fmt.Errorf("evaluate %q: %w", e.src, errIterationLimit)
@@ -341,6 +353,9 @@ func (a activation) ResolveName(name string) (any, bool) {
 	case "params":
 		return a.v.Params, true
 	case "assigns":
+		if a.v.assignsVal != nil {
+			return a.v.assignsVal, true
+		}
 		return a.v.Assigns, true
 	case "headers":
 		return a.v.Headers, true
@@ -354,6 +369,9 @@ func (a activation) ResolveName(name string) (any, bool) {
 	case "subtopic":
 		return types.String(a.v.Subtopic), true
 	case "payload":
+		if a.v.payloadVal != nil {
+			return a.v.payloadVal, true
+		}
 		return a.v.Payload, true
 	case "event":
 		return types.String(a.v.Event), true

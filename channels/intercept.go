@@ -6,6 +6,9 @@ import (
 	"strings"
 	"sync/atomic"
 	"time"
+
+	"cel.dev/cel-go/cel"
+	"cel.dev/cel-go/common/ast"
 )
 
 // This file holds the configuration side of intercept: the spec, its
@@ -207,11 +210,11 @@ func exprReads(e *Expr, name string) (bool, error) {
 	if err != nil {
 		return false, fmt.Errorf("%s expression %q: build environment: %w", e.kind, e.src, err)
 	}
-	ast, iss := env.Compile(e.src)
+	checked, iss := env.Compile(e.src)
 	if err := iss.Err(); err != nil {
 		return false, fmt.Errorf("%s expression %q: %w", e.kind, e.src, err)
 	}
-	for _, r := range ast.NativeRep().ReferenceMap() {
+	for _, r := range checked.NativeRep().ReferenceMap() {
 		if r.Name == name {
 			return true, nil
 		}
@@ -259,4 +262,19 @@ func (l *logLimiter) allow(now time.Time) (bool, uint64) {
 		return false, 0
 	}
 	return true, l.suppressed.Swap(0)
+}
+
+// untrackedKind reports whether expressions of kind run without runtime
+// cost tracking when they contain no comprehension. Intercept expressions
+// run once per subscriber of every intercepted broadcast, and tracking
+// (with the context that enforces ExprIterationLimit) roughly doubles
+// their cost. Without a comprehension an expression runs a fixed number
+// of steps, and cel-go checks the cost limit only after a step has run,
+// so the limit could not stop any step of it earlier anyway.
+func untrackedKind(kind ExprKind) bool { return kind == ExprDrop || kind == ExprSet }
+
+// hasComprehension reports whether a checked expression contains a
+// comprehension (all, exists, exists_one, map, filter).
+func hasComprehension(a *cel.Ast) bool {
+	return len(ast.MatchDescendants(ast.NavigateAST(a.NativeRep()), ast.KindMatcher(ast.ComprehensionKind))) > 0
 }

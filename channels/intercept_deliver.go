@@ -39,10 +39,6 @@ import (
 // delivery; a subscriber that joins while the steps run misses the
 // broadcast, as if it had joined just after it.
 
-// maxFrameCache bounds the distinct frames one broadcast remembers for
-// sharing; beyond it, frames are still built but no longer remembered.
-const maxFrameCache = 1024
-
 // queuedFrame is a frame built for one subscriber.
 type queuedFrame struct {
 	sub *subscription
@@ -59,6 +55,7 @@ type interceptBufs struct {
 	vals    []byte // encoded set values
 	payload []byte // the composed payload
 	key     []byte // frame cache key
+	cache   frameCache
 }
 
 var interceptBufPool = sync.Pool{New: func() any { return new(interceptBufs) }}
@@ -70,6 +67,7 @@ func (b *interceptBufs) release() {
 	clear(b.members)
 	clear(b.edits)
 	b.subs, b.out, b.members, b.edits = b.subs[:0], b.out[:0], b.members[:0], b.edits[:0]
+	b.cache.reset()
 	interceptBufPool.Put(b)
 }
 
@@ -124,13 +122,13 @@ type interceptDelivery struct {
 	vars  Vars
 
 	object    bool // the payload is a JSON object whose members were split
-	cache     map[string]*Frame
 	encFailed [numSerializers]bool // the unedited payload is not encodable
 }
 
 // prepare decodes and splits the payload as the steps need it.
 func (d *interceptDelivery) prepare() {
 	ic, p := d.ic, d.p
+	d.vars.payloadVal = emptyCELMap
 	if p.Binary || !isJSONObject(p.JSON) || (!ic.usesPayload && !ic.edits()) {
 		return // payload stays unread: {} for expressions, no edits
 	}
@@ -139,7 +137,7 @@ func (d *interceptDelivery) prepare() {
 		if json.Unmarshal(p.JSON, &obj) != nil {
 			return
 		}
-		d.vars.Payload = obj
+		d.vars.Payload, d.vars.payloadVal = obj, celValue(obj)
 	} else if !json.Valid(p.JSON) {
 		return
 	}
@@ -154,7 +152,11 @@ func (d *interceptDelivery) prepare() {
 // frameFor runs the steps for s and returns its frame, or nil when s is
 // dropped or its frame cannot be encoded.
 func (d *interceptDelivery) frameFor(s *subscription) *Frame {
-	d.vars.Assigns = s.deliveryAssigns()
+	if a := s.deliveryAssigns(); a != nil {
+		d.vars.Assigns, d.vars.assignsVal = a.m, a.celValue()
+	} else {
+		d.vars.Assigns, d.vars.assignsVal = nil, emptyCELMap
+	}
 	b := d.b
 	edited := false
 	if d.object {
@@ -224,7 +226,8 @@ func (d *interceptDelivery) frame(s *subscription, payload []byte) *Frame {
 		k = append(k, payload...)
 	}
 	d.b.key = k
-	if f, ok := d.cache[string(k)]; ok {
+	f, h := d.b.cache.get(k)
+	if f != nil {
 		return f
 	}
 	p := d.p
@@ -242,12 +245,7 @@ func (d *interceptDelivery) frame(s *subscription, payload []byte) *Frame {
 		}
 		return nil
 	}
-	if d.cache == nil {
-		d.cache = make(map[string]*Frame)
-	}
-	if len(d.cache) < maxFrameCache {
-		d.cache[string(k)] = f
-	}
+	d.b.cache.put(k, h, f)
 	return f
 }
 

@@ -383,7 +383,7 @@ func TestInterceptAssignsUpdatesRace(t *testing.T) {
 		publishJSON(h, "room:1", "e", `{}`)
 	}
 	wg.Wait()
-	if got := s.deliveryAssigns(); got["n"] != int64(199) || got["user_id"] != "u" {
+	if got := s.deliveryAssigns().m; got["n"] != int64(199) || got["user_id"] != "u" {
 		t.Fatalf("assigns after merges: %v", got)
 	}
 }

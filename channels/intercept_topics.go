@@ -1,6 +1,12 @@
 package channels
 
-import "maps"
+import (
+	"maps"
+	"sync"
+
+	"cel.dev/cel-go/common/types"
+	"cel.dev/cel-go/common/types/ref"
+)
 
 // Helpers of intercepted delivery that touch the topic table and the
 // subscriptions' assigns; see intercept_deliver.go for why delivery takes
@@ -40,12 +46,26 @@ func (t *topicTable) sendSubscribed(topic string, out []queuedFrame) uint64 {
 	return n
 }
 
+// assignsSnapshot is a subscription's assigns as deliveries see them:
+// the map, never modified once published, and its CEL form, converted on
+// first use and then shared by every delivery until the assigns change.
+type assignsSnapshot struct {
+	m    map[string]any
+	once sync.Once
+	val  ref.Val
+}
+
+// celValue returns the assigns as a CEL map.
+func (a *assignsSnapshot) celValue() ref.Val {
+	a.once.Do(func() { a.val = celValue(a.m) })
+	return a.val
+}
+
 // publishAssigns makes sub.assigns visible to deliveries, which run on
 // other goroutines than the socket's read loop. A published map is never
 // modified: mergeAssigns replaces it.
 func (sub *subscription) publishAssigns() {
-	a := sub.assigns
-	sub.published.Store(&a)
+	sub.published.Store(&assignsSnapshot{m: sub.assigns})
 }
 
 // mergeAssigns merges a into the channel assigns, copy-on-write, and
@@ -60,9 +80,44 @@ func (sub *subscription) mergeAssigns(a map[string]any) {
 
 // deliveryAssigns returns the published assigns (nil before the first
 // publication).
-func (sub *subscription) deliveryAssigns() map[string]any {
-	if p := sub.published.Load(); p != nil {
-		return *p
+func (sub *subscription) deliveryAssigns() *assignsSnapshot {
+	return sub.published.Load()
+}
+
+// emptyCELMap is the CEL value of absent assigns or payload.
+var emptyCELMap = types.NewRefValMap(types.DefaultTypeAdapter, map[ref.Val]ref.Val{})
+
+// celValue converts a JSON-ready Go value (map[string]any, []any, string,
+// bool, nil, float64, int64, uint64) to a CEL value ahead of evaluation,
+// so that evaluations reading it allocate nothing to wrap it.
+func celValue(v any) ref.Val {
+	switch t := v.(type) {
+	case nil:
+		return types.NullValue
+	case bool:
+		return types.Bool(t)
+	case string:
+		return types.String(t)
+	case float64:
+		return types.Double(t)
+	case int64:
+		return types.Int(t)
+	case int:
+		return types.Int(t)
+	case uint64:
+		return types.Uint(t)
+	case map[string]any:
+		m := make(map[ref.Val]ref.Val, len(t))
+		for k, x := range t {
+			m[types.String(k)] = celValue(x)
+		}
+		return types.NewRefValMap(types.DefaultTypeAdapter, m)
+	case []any:
+		l := make([]ref.Val, len(t))
+		for i, x := range t {
+			l[i] = celValue(x)
+		}
+		return types.NewRefValList(types.DefaultTypeAdapter, l)
 	}
-	return nil
+	return types.DefaultTypeAdapter.NativeToValue(v)
 }

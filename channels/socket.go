@@ -43,7 +43,7 @@ type subscription struct {
 	assigns map[string]any
 	slot    int // index in the topic's subscriber list; guarded by the topic shard lock
 
-	published atomic.Pointer[map[string]any] // assigns for deliveries (intercept); see publishAssigns
+	published atomic.Pointer[assignsSnapshot] // assigns for deliveries (intercept); see publishAssigns
 }
 
 // ID returns the socket id ("" for anonymous sockets).
