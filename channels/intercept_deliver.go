@@ -121,7 +121,7 @@ type interceptDelivery struct {
 	b     *interceptBufs
 	vars  Vars
 
-	object    bool // the payload is a JSON object whose members were split
+	object    bool                 // the payload is a JSON object whose members were split
 	encFailed [numSerializers]bool // the unedited payload is not encodable
 }
 
