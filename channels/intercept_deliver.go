@@ -52,6 +52,7 @@ type interceptBufs struct {
 	members []objectMember
 	edits   []keyEdit
 	written []bool
+	present []bool // which keys the published payload has
 	vals    []byte // encoded set values
 	payload []byte // the composed payload
 	key     []byte // frame cache key
@@ -146,6 +147,12 @@ func (d *interceptDelivery) prepare() {
 		d.b.members = splitObject(p.JSON, ic.keys, d.b.members)
 		d.b.edits = append(d.b.edits[:0], make([]keyEdit, len(ic.keys))...)
 		d.b.written = append(d.b.written[:0], make([]bool, len(ic.keys))...)
+		d.b.present = append(d.b.present[:0], make([]bool, len(ic.keys))...)
+		for _, m := range d.b.members {
+			if m.key >= 0 {
+				d.b.present[m.key] = true
+			}
+		}
 	}
 }
 
@@ -158,7 +165,6 @@ func (d *interceptDelivery) frameFor(s *subscription) *Frame {
 		d.vars.Assigns, d.vars.assignsVal = nil, emptyCELMap
 	}
 	b := d.b
-	edited := false
 	if d.object {
 		clear(b.edits)
 		b.vals = b.vals[:0]
@@ -192,19 +198,31 @@ func (d *interceptDelivery) frameFor(s *subscription) *Frame {
 				continue
 			}
 			b.edits[st.key] = keyEdit{op: keySet, start: start, end: len(b.vals)}
-			edited = true
 		case InterceptRemove:
 			if d.object {
 				b.edits[st.key] = keyEdit{op: keyRemove}
-				edited = true
 			}
 		}
 	}
-	if !edited {
+	if !d.edited() {
 		return d.frame(s, nil)
 	}
 	b.payload = composeObject(b.payload[:0], b.members, d.ic.keys, b.edits, b.vals, b.written)
 	return d.frame(s, b.payload)
+}
+
+// edited reports whether the subscriber's edits change the payload: a set,
+// or the removal of a key the payload has.
+func (d *interceptDelivery) edited() bool {
+	if !d.object {
+		return false
+	}
+	for k, e := range d.b.edits {
+		if e.op == keySet || e.op == keyRemove && d.b.present[k] {
+			return true
+		}
+	}
+	return false
 }
 
 // frame returns the frame of s for payload (nil: the published payload),

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"encoding/json"
 	"strconv"
+	"unicode/utf8"
 
 	"cel.dev/cel-go/common/types"
 	"cel.dev/cel-go/common/types/ref"
@@ -72,7 +73,9 @@ func keyIndex(rawKey []byte, keys []string) int {
 		return -1
 	}
 	inner := rawKey[1 : len(rawKey)-1]
-	if bytes.IndexByte(inner, '\\') >= 0 {
+	if bytes.IndexByte(inner, '\\') >= 0 || !utf8.Valid(inner) {
+		// Decode as encoding/json does: escapes, and U+FFFD for invalid
+		// UTF-8.
 		var s string
 		if json.Unmarshal(rawKey, &s) != nil {
 			return -1

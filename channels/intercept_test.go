@@ -430,3 +430,16 @@ func TestLogLimiter(t *testing.T) {
 		t.Fatalf("after a second: %v, %d suppressed, want true, 5", ok, n)
 	}
 }
+
+// Removing a key the payload does not have leaves it as published, byte
+// for byte; removing one it has re-composes it.
+func TestInterceptRemoveAbsentKeyKeepsPayload(t *testing.T) {
+	h, _ := newInterceptHub(t, RulesSpec{Channels: []ChannelSpec{{
+		Pattern:   "room:*",
+		Intercept: []InterceptSpec{{Event: "e", Steps: []InterceptStepSpec{{Remove: "secret"}}}},
+	}}})
+	s := newInterceptSubscriber(h, V2, "room:1", "1", nil)
+	publishJSON(h, "room:1", "e", `{ "a" : 1 }`)
+	publishJSON(h, "room:1", "e", `{ "a" : 1, "secret": 2 }`)
+	expectFrames(t, "subscriber", s, `["1",null,"room:1","e",{ "a" : 1 }]`, `["1",null,"room:1","e",{"a" : 1}]`)
+}
