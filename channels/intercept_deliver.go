@@ -32,8 +32,8 @@ import (
 // thousands of subscribers would hold the lock for milliseconds. Delivery
 // therefore runs in three phases: the subscribers are copied under the
 // read lock, the steps run and frames are built without any lock, and the
-// frames are queued under the read lock again, each only if its
-// subscription is still in the table. So, as on the broadcast path,
+// frames are queued, every interceptChunk of them, under the read lock
+// again, each only if its subscription is still in the table. So, as on the broadcast path,
 // nothing is queued on a subscription after unsubscribe has returned (no
 // push after phx_close), and the join reply is queued before any
 // delivery; a subscriber that joins while the steps run misses the
@@ -99,17 +99,27 @@ func (h *Hub) deliverIntercepted(m *pubsub.Message, p Payload) bool {
 
 	b.subs = h.topics.snapshot(m.Topic, b.subs)
 	local := m.Node == h.node
-	for _, s := range b.subs {
-		if local && m.Exclude != 0 && s.id == m.Exclude {
-			continue
+	var delivered uint64
+	for i, s := range b.subs {
+		if !(local && m.Exclude != 0 && s.id == m.Exclude) {
+			if f := d.frameFor(s); f != nil {
+				b.out = append(b.out, queuedFrame{s, f})
+			}
 		}
-		if f := d.frameFor(s); f != nil {
-			b.out = append(b.out, queuedFrame{s, f})
+		if len(b.out) == interceptChunk || i == len(b.subs)-1 {
+			delivered += h.topics.sendSubscribed(m.Topic, b.out)
+			clear(b.out)
+			b.out = b.out[:0]
 		}
 	}
-	h.stats.deliveries.Add(h.topics.sendSubscribed(m.Topic, b.out))
+	h.stats.deliveries.Add(delivered)
 	return true
 }
+
+// interceptChunk is how many frames are built before they are queued: the
+// first subscribers do not wait for the steps of the last ones, and the
+// shard lock is taken once per chunk.
+const interceptChunk = 128
 
 // interceptDelivery is the state of one intercepted broadcast.
 type interceptDelivery struct {

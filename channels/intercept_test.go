@@ -443,3 +443,27 @@ func TestInterceptRemoveAbsentKeyKeepsPayload(t *testing.T) {
 	publishJSON(h, "room:1", "e", `{ "a" : 1, "secret": 2 }`)
 	expectFrames(t, "subscriber", s, `["1",null,"room:1","e",{ "a" : 1 }]`, `["1",null,"room:1","e",{"a" : 1}]`)
 }
+
+// Frames are queued chunk by chunk; every subscriber gets exactly one,
+// whatever its position, and the excluded last one none.
+func TestInterceptChunks(t *testing.T) {
+	h, _ := newInterceptHub(t, interceptRoomSpec)
+	var subs []*subscription
+	for range 2*interceptChunk + 3 {
+		subs = append(subs, newInterceptSubscriber(h, V2, "room:1", "3", nil))
+	}
+	last := subs[len(subs)-1]
+	h.deliver(&pubsub.Message{Topic: "room:1", Event: "plain_push", Payload: []byte(`{}`), Node: h.node, Exclude: last.id})
+	for i, s := range subs {
+		want := 1
+		if s == last {
+			want = 0
+		}
+		if n := len(s.sock.q.pending); n != want {
+			t.Fatalf("subscriber %d got %d frames, want %d", i, n, want)
+		}
+	}
+	if got := h.Stats().Deliveries; got != uint64(len(subs)-1) {
+		t.Fatalf("deliveries %d, want %d", got, len(subs)-1)
+	}
+}
