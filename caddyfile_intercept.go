@@ -10,9 +10,9 @@ import (
 // (see docs/intercept.md):
 //
 //	intercept <event> {
-//		drop if "<cel>"      # the subscriber does not get the event
-//		set <key> "<cel>"    # add or replace a top-level payload key
-//		remove <key...>      # delete top-level payload keys
+//		drop if "<cel>"               # the subscriber does not get the event
+//		set <key> "<cel>"             # add or replace a top-level payload key
+//		remove <key...> [if "<cel>"]  # delete top-level payload keys
 //	}
 //
 // The block is optional; steps run in the order written. Expressions are
@@ -48,14 +48,21 @@ func parseIntercept(d *caddyfile.Dispenser, pattern string) (channels.InterceptS
 			ic.Steps = append(ic.Steps, channels.InterceptStepSpec{Set: key, Expr: expr})
 		case "remove":
 			keys := d.RemainingArgs()
+			var cond string
+			if n := len(keys); n >= 2 && keys[n-2] == "if" {
+				keys, cond = keys[:n-2], keys[n-1]
+				if _, err := channels.CompileExpr(channels.ExprDrop, cond); err != nil {
+					return ic, d.Errf("channel %s: intercept %s: remove if: %v", pattern, ic.Event, err)
+				}
+			}
 			if len(keys) == 0 {
-				return ic, d.Errf("channel %s: intercept %s: want remove <key...>", pattern, ic.Event)
+				return ic, d.Errf("channel %s: intercept %s: want remove <key...> [if \"<expression>\"]", pattern, ic.Event)
 			}
 			for _, k := range keys {
 				if k == "" {
 					return ic, d.Errf("channel %s: intercept %s: remove: empty key", pattern, ic.Event)
 				}
-				ic.Steps = append(ic.Steps, channels.InterceptStepSpec{Remove: k})
+				ic.Steps = append(ic.Steps, channels.InterceptStepSpec{Remove: k, If: cond})
 			}
 		default:
 			return ic, d.Errf("channel %s: intercept %s: unrecognized step %q (want drop if, set or remove)", pattern, ic.Event, step)

@@ -23,6 +23,7 @@ func TestUnmarshalCaddyfileIntercept(t *testing.T) {
 			drop if "payload.muted_by.exists(u, u == assigns.user_id)"
 			set mine "payload.user_id == assigns.user_id"
 			remove secret_field other
+			remove email phone if "assigns.role != 'admin'"
 		}
 		intercept typing`))
 	if err != nil {
@@ -32,7 +33,8 @@ func TestUnmarshalCaddyfileIntercept(t *testing.T) {
 	want := `[{"event":"new_msg","steps":[` +
 		`{"drop_if":"payload.muted_by.exists(u, u == assigns.user_id)"},` +
 		`{"set":"mine","expr":"payload.user_id == assigns.user_id"},` +
-		`{"remove":"secret_field"},{"remove":"other"}]},` +
+		`{"remove":"secret_field"},{"remove":"other"},` +
+		`{"remove":"email","if":"assigns.role != 'admin'"},{"remove":"phone","if":"assigns.role != 'admin'"}]},` +
 		`{"event":"typing"}]`
 	if string(got) != want {
 		t.Fatalf("\n got: %s\nwant: %s", got, want)
@@ -57,6 +59,8 @@ func TestUnmarshalCaddyfileInterceptErrors(t *testing.T) {
 		{"set bad expr", "intercept a {\nset k \"1 +\"\n}", `set k: set expression "1 +"`},
 		{"remove nothing", "intercept a {\nremove\n}", `want remove <key...>`},
 		{"remove empty key", "intercept a {\nremove \"\"\n}", `remove: empty key`},
+		{"remove if without key", "intercept a {\nremove if \"true\"\n}", `want remove <key...> [if "<expression>"]`},
+		{"remove if not bool", "intercept a {\nremove k if \"'x'\"\n}", `remove if: drop expression "'x'": result type is string, want bool`},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			t.Parallel()
@@ -76,6 +80,7 @@ func FuzzParseIntercept(f *testing.F) {
 	f.Add("e {\n}")
 	f.Add("e {\n\tset \"k\" \"{'a': [1, 2.5, null]}\"\n}")
 	f.Add("e {\n\tdrop if\n}")
+	f.Add("e {\n\tremove a b if \"assigns.x\"\n\tremove if\n}")
 	f.Fuzz(func(t *testing.T, body string) {
 		d := caddyfile.NewTestDispenser("intercept " + body)
 		d.Next()

@@ -49,6 +49,11 @@ type InterceptStepSpec struct {
 	Expr string `json:"expr,omitempty"`
 	// Remove is a top-level payload key to delete.
 	Remove string `json:"remove,omitempty"`
+	// If is an optional CEL condition of a Remove step: the key is removed
+	// only when it is true. A condition that fails to evaluate removes the
+	// key: remove exists to keep data from subscribers, so it fails
+	// closed.
+	If string `json:"if,omitempty"`
 }
 
 // InterceptOp is what an intercept step does.
@@ -73,6 +78,9 @@ type InterceptStep struct {
 	// Expr is the condition of a drop step (ExprDrop) or the value of a set
 	// step (ExprSet).
 	Expr *Expr
+	// Cond is the condition of a conditional remove step (ExprDrop); nil
+	// removes unconditionally.
+	Cond *Expr
 
 	key     int         // index of Key in Intercept.keys
 	limiter *logLimiter // evaluation failures of this step
@@ -86,6 +94,9 @@ func (s *InterceptStep) String() string {
 	case InterceptSet:
 		return fmt.Sprintf("set %s %q", s.Key, s.Expr.String())
 	case InterceptRemove:
+		if s.Cond != nil {
+			return fmt.Sprintf("remove %s if %q", s.Key, s.Cond.String())
+		}
 		return "remove " + s.Key
 	}
 	return fmt.Sprintf("InterceptOp(%d)", int(s.Op))
@@ -151,8 +162,11 @@ func compileIntercept(spec InterceptSpec) (Intercept, error) {
 			}
 			st.key = k
 		}
-		if st.Expr != nil {
-			uses, err := exprReads(st.Expr, "payload")
+		for _, e := range []*Expr{st.Expr, st.Cond} {
+			if e == nil {
+				continue
+			}
+			uses, err := exprReads(e, "payload")
 			if err != nil {
 				return Intercept{}, fmt.Errorf("step #%d: %w", i+1, err)
 			}
@@ -175,6 +189,9 @@ func compileInterceptStep(ss InterceptStepSpec) (InterceptStep, error) {
 		return InterceptStep{}, errors.New("want exactly one of drop_if, set or remove, with a non-empty value")
 	}
 	st := InterceptStep{limiter: new(logLimiter)}
+	if ss.If != "" && ss.Remove == "" {
+		return InterceptStep{}, errors.New("if is only valid with remove")
+	}
 	switch {
 	case ss.DropIf != "":
 		if ss.Expr != "" {
@@ -199,6 +216,13 @@ func compileInterceptStep(ss InterceptStepSpec) (InterceptStep, error) {
 			return InterceptStep{}, errors.New("expr is only valid with set")
 		}
 		st.Op, st.Key = InterceptRemove, ss.Remove
+		if ss.If != "" {
+			cond, err := CompileExpr(ExprDrop, ss.If)
+			if err != nil {
+				return InterceptStep{}, fmt.Errorf("remove %q if: %w", ss.Remove, err)
+			}
+			st.Cond = cond
+		}
 	}
 	return st, nil
 }

@@ -209,9 +209,20 @@ func (d *interceptDelivery) frameFor(s *subscription) *Frame {
 			}
 			b.edits[st.key] = keyEdit{op: keySet, start: start, end: len(b.vals)}
 		case InterceptRemove:
-			if d.object {
-				b.edits[st.key] = keyEdit{op: keyRemove}
+			if !d.object {
+				continue
 			}
+			if st.Cond != nil {
+				remove, err := st.Cond.EvalBool(&d.vars)
+				if err != nil {
+					d.stepFailed(st, s, err)
+					remove = true // fail closed: see InterceptStepSpec.If
+				}
+				if !remove {
+					continue
+				}
+			}
+			b.edits[st.key] = keyEdit{op: keyRemove}
 		}
 	}
 	if !d.edited() {

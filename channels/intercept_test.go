@@ -467,3 +467,30 @@ func TestInterceptChunks(t *testing.T) {
 		t.Fatalf("deliveries %d, want %d", got, len(subs)-1)
 	}
 }
+
+// A conditional remove removes when its condition is true and, failing
+// closed, when it cannot be evaluated.
+func TestInterceptRemoveIf(t *testing.T) {
+	h, logs := newInterceptHub(t, RulesSpec{Channels: []ChannelSpec{{
+		Pattern: "room:*",
+		Intercept: []InterceptSpec{{Event: "e", Steps: []InterceptStepSpec{
+			{Remove: "email", If: "assigns.role != 'admin'"},
+		}}},
+	}}})
+	admin := newInterceptSubscriber(h, V2, "room:1", "1", map[string]any{"role": "admin"})
+	guest := newInterceptSubscriber(h, V2, "room:1", "2", map[string]any{"role": "guest"})
+	norole := newInterceptSubscriber(h, V2, "room:1", "3", nil)
+	publishJSON(h, "room:1", "e", `{"name":"n","email":"e@x"}`)
+	expectFrames(t, "admin", admin, `["1",null,"room:1","e",{"name":"n","email":"e@x"}]`)
+	expectFrames(t, "guest", guest, `["2",null,"room:1","e",{"name":"n"}]`)
+	expectFrames(t, "no role (evaluation error)", norole, `["3",null,"room:1","e",{"name":"n"}]`)
+	if logs.Len() != 1 {
+		t.Fatalf("want one warning, got %v", logs.All())
+	}
+	if _, err := CompileRules(RulesSpec{Channels: []ChannelSpec{{Pattern: "x", Intercept: []InterceptSpec{{Event: "e", Steps: []InterceptStepSpec{{Set: "k", Expr: "1", If: "true"}}}}}}}); err == nil || !strings.Contains(err.Error(), "if is only valid with remove") {
+		t.Fatalf("if on set: %v", err)
+	}
+	if got := testRules(t, RulesSpec{Channels: []ChannelSpec{{Pattern: "x", Intercept: []InterceptSpec{{Event: "e", Steps: []InterceptStepSpec{{Remove: "k", If: "payload.a == 1"}}}}}}}); !got.Channels[0].Intercepts[0].usesPayload || got.Channels[0].Intercepts[0].Steps[0].String() != `remove k if "payload.a == 1"` {
+		t.Fatalf("conditional remove: %+v", got.Channels[0].Intercepts[0])
+	}
+}
