@@ -51,6 +51,7 @@ func interceptCaddyfile(hookURL string) string {
 			intercept new_msg {
 				set role "assigns.role"
 				set user "assigns.user_id"
+				remove email if "assigns.role != 'admin'"
 			}
 		}
 	}`)
@@ -147,7 +148,7 @@ func TestIntercept(t *testing.T) {
 		carol.expect(`{"topic":"room:1","event":"other","ref":null,"payload":{}}`)
 	})
 
-	t.Run("join and handle_in webhooks set the assigns intercept sees", func(t *testing.T) {
+	t.Run("join and handle_in webhooks set the assigns intercept sees; remove if strips per subscriber", func(t *testing.T) {
 		alice.send(`["20","20","hooked:1","phx_join",{"role":"admin"}]`)
 		alice.expect(`["20","20","hooked:1","phx_reply",{"status":"ok","response":{}}]`)
 		bob.send(`["21","21","hooked:1","phx_join",{"role":"guest"}]`)
@@ -157,19 +158,19 @@ func TestIntercept(t *testing.T) {
 			t.Helper()
 			status, body := httpDo(t, http.MethodPost, "/socket/api/broadcast",
 				http.Header{"Authorization": {"Bearer " + interceptAPIKey}},
-				`{"topic":"hooked:1","event":"new_msg","payload":{"body":"b"}}`)
+				`{"topic":"hooked:1","event":"new_msg","payload":{"body":"b","email":"e@x"}}`)
 			if status != http.StatusAccepted {
 				t.Fatalf("publish: %d %s", status, body)
 			}
 		}
 		publish()
-		alice.expect(`["20",null,"hooked:1","new_msg",{"body":"b","role":"admin","user":"alice"}]`)
+		alice.expect(`["20",null,"hooked:1","new_msg",{"body":"b","email":"e@x","role":"admin","user":"alice"}]`)
 		bob.expect(`["21",null,"hooked:1","new_msg",{"body":"b","role":"guest","user":"bob"}]`)
 
 		bob.send(`["21","22","hooked:1","promote",{}]`)
 		bob.expect(`["21","22","hooked:1","phx_reply",{"status":"ok","response":{}}]`)
 		publish()
-		alice.expect(`["20",null,"hooked:1","new_msg",{"body":"b","role":"admin","user":"alice"}]`)
+		alice.expect(`["20",null,"hooked:1","new_msg",{"body":"b","email":"e@x","role":"admin","user":"alice"}]`)
 		bob.expect(`["21",null,"hooked:1","new_msg",{"body":"b","role":"owner","user":"bob"}]`)
 	})
 }
