@@ -22,7 +22,8 @@ import (
 // expression (cel.CostLimit). The unit is CEL's abstract cost: about one per
 // operation, plus a share proportional to the size of the strings, lists and
 // maps an operation works on. An evaluation that exceeds it stops with an
-// error.
+// error. Intercept expressions (ExprDrop, ExprSet) without a comprehension
+// run without cost tracking: see untrackedKind.
 const ExprCostLimit = 1_000_000
 
 // ExprIterationLimit is the number of comprehension iterations (all, exists,
