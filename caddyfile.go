@@ -245,6 +245,12 @@ func parseChannel(d *caddyfile.Dispenser) (channels.ChannelSpec, error) {
 				return c, err
 			}
 			c.History = hs
+		case "intercept":
+			ic, err := parseIntercept(d, c.Pattern)
+			if err != nil {
+				return c, err
+			}
+			c.Intercept = append(c.Intercept, ic)
 		default:
 			return c, d.Errf("unrecognized channel subdirective %q", d.Val())
 		}

@@ -22,7 +22,8 @@ import (
 // expression (cel.CostLimit). The unit is CEL's abstract cost: about one per
 // operation, plus a share proportional to the size of the strings, lists and
 // maps an operation works on. An evaluation that exceeds it stops with an
-// error.
+// error. Intercept expressions (ExprDrop, ExprSet) without a comprehension
+// run without cost tracking: see untrackedKind.
 const ExprCostLimit = 1_000_000
 
 // ExprIterationLimit is the number of comprehension iterations (all, exists,
@@ -66,6 +67,13 @@ const (
 	// ExprPresenceMeta computes the presence meta of a joining socket. It
 	// sees the same variables as ExprJoin and yields a map.
 	ExprPresenceMeta
+	// ExprDrop is the condition of an intercept's "drop if" step. It sees
+	// payload (the broadcast payload), event, topic, assigns (the
+	// subscriber's) and now, and yields a bool.
+	ExprDrop
+	// ExprSet computes the value of an intercept's "set" step. It sees the
+	// same variables as ExprDrop and yields any value.
+	ExprSet
 
 	exprKindCount
 )
@@ -87,6 +95,10 @@ func (k ExprKind) String() string {
 		return "presence key"
 	case ExprPresenceMeta:
 		return "presence meta"
+	case ExprDrop:
+		return "drop"
+	case ExprSet:
+		return "set"
 	}
 	return fmt.Sprintf("ExprKind(%d)", int(k))
 }
@@ -111,6 +123,13 @@ type Vars struct {
 	Topic string
 	// Subtopic is the part of Topic the "*" of the matching pattern matched.
 	Subtopic string
+	// Payload is the decoded payload of an intercepted broadcast; JSON-ready
+	// values only.
+	Payload map[string]any
+	// Event is the event of an intercepted broadcast.
+	Event string
+
+	payloadVal, assignsVal ref.Val // Payload and Assigns converted ahead (intercept), when set
 	// Now is the evaluation time; the zero value stands for time.Now() at
 	// the moment of evaluation.
 	Now time.Time
@@ -118,9 +137,10 @@ type Vars struct {
 
 // Expr is a compiled CEL expression. It is safe for concurrent use.
 type Expr struct {
-	kind ExprKind
-	src  string
-	prg  cel.Program
+	kind      ExprKind
+	src       string
+	prg       cel.Program
+	untracked bool // evaluated without cost tracking: see untrackedKind
 }
 
 // exprVariables lists the variables each kind of expression declares.
@@ -133,6 +153,8 @@ var exprVariables = [exprKindCount][]string{
 
 	ExprPresenceKey:  {"topic", "subtopic", "params", "assigns", "now"},
 	ExprPresenceMeta: {"topic", "subtopic", "params", "assigns", "now"},
+	ExprDrop:         {"payload", "event", "topic", "assigns", "now"},
+	ExprSet:          {"payload", "event", "topic", "assigns", "now"},
 }
 
 // variableTypes are the CEL types of all variables.
@@ -144,6 +166,8 @@ var variableTypes = map[string]*cel.Type{
 	"topic":      cel.StringType,
 	"subtopic":   cel.StringType,
 	"now":        cel.TimestampType,
+	"payload":    cel.MapType(cel.StringType, cel.DynType),
+	"event":      cel.StringType,
 }
 
 // envs caches one CEL environment per expression kind.
@@ -192,15 +216,16 @@ func CompileExpr(kind ExprKind, src string) (*Expr, error) {
 	if err := checkOutputType(kind, ast.OutputType()); err != nil {
 		return nil, fmt.Errorf("%s expression %q: %w", kind, src, err)
 	}
-	prg, err := env.Program(ast,
-		cel.EvalOptions(cel.OptOptimize),
-		cel.CostLimit(ExprCostLimit),
-		cel.InterruptCheckFrequency(ExprIterationLimit),
-	)
+	untracked := untrackedKind(kind) && !hasComprehension(ast)
+	opts := []cel.ProgramOption{cel.EvalOptions(cel.OptOptimize)}
+	if !untracked {
+		opts = append(opts, cel.CostLimit(ExprCostLimit), cel.InterruptCheckFrequency(ExprIterationLimit))
+	}
+	prg, err := env.Program(ast, opts...)
 	if err != nil {
 		return nil, fmt.Errorf("%s expression %q: %w", kind, src, err)
 	}
-	return &Expr{kind: kind, src: src, prg: prg}, nil
+	return &Expr{kind: kind, src: src, prg: prg, untracked: untracked}, nil
 }
 
 // checkOutputType rejects result types that can never be right for kind.
@@ -211,7 +236,7 @@ func checkOutputType(kind ExprKind, t *cel.Type) error {
 		return nil
 	}
 	switch kind {
-	case ExprConnect, ExprJoin:
+	case ExprConnect, ExprJoin, ExprDrop:
 		if k != types.BoolKind {
 			return fmt.Errorf("result type is %s, want bool", t)
 		}
@@ -245,7 +270,15 @@ func (e *Expr) eval(v *Vars) (ref.Val, error) {
 	if v == nil {
 		v = &Vars{}
 	}
-	out, _, err := e.prg.ContextEval(exhaustedContext{}, activation{v})
+	var (
+		out ref.Val
+		err error
+	)
+	if e.untracked {
+		out, _, err = e.prg.Eval(activation{v})
+	} else {
+		out, _, err = e.prg.ContextEval(exhaustedContext{}, activation{v})
+	}
 	if err != nil {
 		if errors.Is(err, errIterationLimit) {
 			return nil, fmt.Errorf("evaluate %q: %w", e.src, errIterationLimit)
@@ -338,6 +371,9 @@ func (a activation) ResolveName(name string) (any, bool) {
 	case "params":
 		return a.v.Params, true
 	case "assigns":
+		if a.v.assignsVal != nil {
+			return a.v.assignsVal, true
+		}
 		return a.v.Assigns, true
 	case "headers":
 		return a.v.Headers, true
@@ -350,6 +386,13 @@ func (a activation) ResolveName(name string) (any, bool) {
 		return types.String(a.v.Topic), true
 	case "subtopic":
 		return types.String(a.v.Subtopic), true
+	case "payload":
+		if a.v.payloadVal != nil {
+			return a.v.payloadVal, true
+		}
+		return a.v.Payload, true
+	case "event":
+		return types.String(a.v.Event), true
 	case "now":
 		if a.v.Now.IsZero() {
 			return types.Timestamp{Time: time.Now()}, true

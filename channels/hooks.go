@@ -248,10 +248,7 @@ func (s *Socket) handleInUpstream(cfg *Config, sub *subscription, url string, m 
 		s.updatePresence(log, sub, answer.Presence.Meta)
 	}
 	if answer.Assigns != nil {
-		if sub.assigns == nil {
-			sub.assigns = map[string]any{}
-		}
-		maps.Copy(sub.assigns, answer.Assigns)
+		sub.mergeAssigns(answer.Assigns)
 	}
 	switch {
 	case pushFailed:

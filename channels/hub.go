@@ -118,6 +118,9 @@ func (h *Hub) deliver(m *pubsub.Message) {
 	if m.Event == EventDisconnect {
 		h.disconnectLocal(m.Topic)
 	}
+	if h.deliverIntercepted(m, p) {
+		return
+	}
 	h.stats.broadcasts.Add(1)
 	var frames [numSerializers]*Frame
 	var failed [numSerializers]bool

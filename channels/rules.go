@@ -96,6 +96,9 @@ type ChannelSpec struct {
 	// History keeps the last broadcasts of each matching topic, so that a
 	// client rejoining with "_since" catches up without a gap.
 	History *HistorySpec `json:"history,omitempty"`
+	// Intercept lists the broadcast events filtered or rewritten for each
+	// subscriber before delivery (see InterceptSpec and docs/intercept.md).
+	Intercept []InterceptSpec `json:"intercept,omitempty"`
 }
 
 // RulesSpec is the declarative configuration of sockets and channels.
@@ -416,6 +419,8 @@ type ChannelRule struct {
 	Presence *PresenceRule
 	// History is non-nil when the channel's topics keep history.
 	History *HistoryRule
+	// Intercepts are the intercepted broadcast events of the channel.
+	Intercepts []Intercept
 }
 
 // HandleIn returns the entry for a pushed event: the entry naming the event
@@ -453,6 +458,8 @@ type Rules struct {
 	ID *Expr
 	// Channels are the channel rules in matching order.
 	Channels []ChannelRule
+
+	hasIntercepts bool // some channel intercepts an event
 }
 
 // Route returns the first channel rule whose pattern matches topic, and the
@@ -519,6 +526,7 @@ func CompileRules(spec RulesSpec) (*Rules, error) {
 		}
 		seen[cs.Pattern] = i
 		r.Channels = append(r.Channels, c)
+		r.hasIntercepts = r.hasIntercepts || len(c.Intercepts) > 0
 	}
 	return r, nil
 }
@@ -579,6 +587,9 @@ func compileChannel(cs ChannelSpec) (ChannelRule, error) {
 			return c, fmt.Errorf("history: %w", err)
 		}
 		c.History = h
+	}
+	if c.Intercepts, err = compileIntercepts(cs.Intercept); err != nil {
+		return c, err
 	}
 	return c, nil
 }

@@ -49,6 +49,8 @@ type subscription struct {
 	// catchUp is set while a history join catches up: broadcasts are held
 	// instead of queued, and released after the replay. See history.go.
 	catchUp atomic.Pointer[catchUpState]
+
+	published atomic.Pointer[assignsSnapshot] // assigns for deliveries (intercept); see publishAssigns
 }
 
 // ID returns the socket id ("" for anonymous sockets).
@@ -179,6 +181,7 @@ func (s *Socket) subscribeJoin(cfg *Config, rule *ChannelRule, m *Message, acc j
 	}
 	if rule.History != nil {
 		sub.catchUp.Store(&catchUpState{})
+		sub.publishAssigns()
 		if err := s.hub.subscribe(sub, func() {}); err != nil {
 			cfg.Logger.Error("join failed", zap.String("topic", m.Topic), zap.Error(err))
 			s.replyError(m.JoinRef, m.Ref, m.Topic, "join crashed")
@@ -193,6 +196,7 @@ func (s *Socket) subscribeJoin(cfg *Config, rule *ChannelRule, m *Message, acc j
 			s.replyError(m.JoinRef, m.Ref, m.Topic, "join crashed")
 			return
 		}
+		sub.publishAssigns()
 		if err := s.hub.subscribe(sub, func() { s.send(reply) }); err != nil {
 			cfg.Logger.Error("join failed", zap.String("topic", m.Topic), zap.Error(err))
 			s.replyError(m.JoinRef, m.Ref, m.Topic, "join crashed")
