@@ -3,9 +3,15 @@
 # against the ceiling program (cmd/bench-ceiling), each pinned to core 0 with
 # the load tool on core 1, and writes one JSON result per line to $OUT
 # (default bench-results.jsonl). Every server it starts is stopped by its PID.
+# With CENTRIFUGO_BIN pointing at a Centrifugo v6 binary (built elsewhere; not
+# part of this repository), the same scenarios run against it too, with
+# cmd/channels-bench/centrifugo.json on 127.0.0.1:8094, the load tool in
+# -proto centrifugo mode, and cmd/bench-webhook answering its RPC proxy.
 #
 #   scripts/run-benchmarks.sh            # full set (about 5 minutes)
 #   QUICK=1 scripts/run-benchmarks.sh    # smaller counts, for a smoke run
+#   CENTRIFUGO_BIN=/path/to/centrifugo REPEAT=3 scripts/run-benchmarks.sh
+#   go run ./scripts/bench-summary bench-results.jsonl   # medians, as in BENCHMARKS.md
 set -euo pipefail
 cd "$(dirname "$0")/.."
 OUT=${OUT:-bench-results.jsonl}
@@ -24,9 +30,10 @@ scale() { if [ -n "${QUICK:-}" ]; then echo $(( $1 / 10 )); else echo "$1"; fi; 
 start_server() { # name -> sets PID, URL, API
 	# Caddy listens with SO_REUSEPORT: a leftover server on the port would
 	# silently take half the connections.
-	if ss -ltn 2>/dev/null | grep -qE '127\.0\.0\.1:(8091|8092|8093) '; then
-		echo "port 8091, 8092 or 8093 is already in use: stop that server first" >&2; exit 1
+	if ss -ltn 2>/dev/null | grep -qE '127\.0\.0\.1:(8091|8092|8093|8094) '; then
+		echo "port 8091, 8092, 8093 or 8094 is already in use: stop that server first" >&2; exit 1
 	fi
+	PROTO=phoenix
 	case "$1" in
 	channels)
 		taskset -c 0 "$BIN/caddy-ch" run --config cmd/channels-bench/bench.Caddyfile >"$BIN/server.log" 2>&1 &
@@ -39,6 +46,11 @@ start_server() { # name -> sets PID, URL, API
 	ceiling)
 		taskset -c 0 "$BIN/ceiling" -listen 127.0.0.1:8092 >"$BIN/server.log" 2>&1 &
 		PID=$!; URL=ws://127.0.0.1:8092/socket; API=http://127.0.0.1:8092/socket/api/broadcast ;;
+	centrifugo) # RPC proxy to the same local app as the webhook echo (also on core 0)
+		taskset -c 0 "$BIN/webhook" -listen 127.0.0.1:8093 >"$BIN/webhook.log" 2>&1 &
+		APP=$!
+		taskset -c 0 "$CENTRIFUGO_BIN" -c cmd/channels-bench/centrifugo.json >"$BIN/server.log" 2>&1 &
+		PID=$!; URL=ws://127.0.0.1:8094/connection/websocket; API=http://127.0.0.1:8094/api; PROTO=centrifugo ;;
 	esac
 	for _ in $(seq 50); do
 		curl -s -o /dev/null "${API%/socket/api/broadcast}/" && return 0
@@ -58,23 +70,44 @@ run() { # server label scenario flags...
 	local server=$1 label=$2; shift 2
 	start_server "$server"
 	echo "== $server $label: bench $*" >&2
-	"$BIN/bench" "$@" -url "$URL" -api "$API" -cpu 1 -server-pid "$PID" -json |
+	"$BIN/bench" "$@" -proto "$PROTO" -url "$URL" -api "$API" -cpu 1 -server-pid "$PID" -json |
 		sed "s|^{|{\"server\":\"$server\",\"label\":\"$label\",|" | tee -a "$OUT"
 	stop_server
 }
 
-for server in channels ceiling; do
-	run $server "fanout 1000x$(scale 1000) max" fanout -sockets 1000 -messages "$(scale 1000)"
-	run $server "fanout 1000 x 100/s" fanout -sockets 1000 -messages "$(scale 1000)" -rate 100
-	run $server "fanout 5000 x 50/s" fanout -sockets 5000 -messages "$(scale 500)" -rate 50
-	for n in 100 500 2000; do
-		run $server "fanout $n x 100/s" fanout -sockets $n -messages "$(scale 500)" -rate 100
+# Every scenario runs on each server in turn (REPEAT times, interleaved), so
+# that noise from other work on the machine spreads over all of them;
+# scripts/bench-summary prints the median of the repetitions.
+SERVERS="channels ceiling ${CENTRIFUGO_BIN:+centrifugo}"
+each() { # label scenario flags...
+	local label=$1; shift
+	for _ in $(seq "${REPEAT:-1}"); do
+		for server in $SERVERS; do run "$server" "$label" "$@"; done
 	done
-	run $server "idle 5000" idle -sockets 5000 -hold 10s
-	run $server "echo 1000" echo -sockets 1000 -duration 10s -warmup 2s
-	run $server "churn 50" churn -concurrency 50 -duration 10s -warmup 1s
+}
+
+each "fanout 1000x$(scale 1000) max" fanout -sockets 1000 -messages "$(scale 1000)"
+each "fanout 1000 x 100/s" fanout -sockets 1000 -messages "$(scale 1000)" -rate 100
+each "fanout 5000 x 50/s" fanout -sockets 5000 -messages "$(scale 500)" -rate 50
+for n in 100 500 2000; do
+	each "fanout $n x 100/s" fanout -sockets $n -messages "$(scale 500)" -rate 100
 done
-run channels-webhook "echo 1000 via webhook" echo -sockets 1000 -duration 10s -warmup 2s
+each "idle 5000" idle -sockets 5000 -hold 10s
+for _ in $(seq "${REPEAT:-1}"); do
+	for server in $SERVERS; do
+		if [ "$server" = centrifugo ]; then
+			# No declarative echo in Centrifugo: its built-in RPC "ping" is
+			# answered by the server (no data), "echo" goes through the RPC
+			# proxy to the same app as the webhook echo.
+			run $server "echo 1000 rpc ping" echo -sockets 1000 -duration 10s -warmup 2s -method ping
+			run $server "echo 1000 via rpc proxy" echo -sockets 1000 -duration 10s -warmup 2s
+		else
+			run $server "echo 1000" echo -sockets 1000 -duration 10s -warmup 2s
+		fi
+	done
+	run channels-webhook "echo 1000 via webhook" echo -sockets 1000 -duration 10s -warmup 2s
+done
+each "churn 50" churn -concurrency 50 -duration 10s -warmup 1s
 echo "results in $OUT" >&2
 go run ./scripts/bench-chart -jsonl "$OUT" -rate 100 \
 	-title "Fan-out at 100 msg/s: deliveries/s and p99 vs subscribers" -out docs/bench-fanout.png

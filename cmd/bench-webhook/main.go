@@ -2,7 +2,9 @@
 // answers every handle_in webhook with an ok reply that echoes the pushed
 // payload, as cheaply as a real app could ({"reply":{"response":…}}).
 // BENCHMARKS.md compares the server's CPU per reply through it with the
-// declarative reply rule.
+// declarative reply rule. It also answers Centrifugo's RPC proxy on
+// /centrifugo/rpc ({"result":{"data":…}}), so Centrifugo's echo goes through
+// the same kind of local backend.
 //
 //	bench-webhook -listen 127.0.0.1:8093
 package main
@@ -18,7 +20,34 @@ import (
 func main() {
 	listen := flag.String("listen", "127.0.0.1:8093", "address to serve the webhook on (loopback)")
 	flag.Parse()
-	log.Fatal(http.ListenAndServe(*listen, http.HandlerFunc(echo)))
+	mux := http.NewServeMux()
+	mux.HandleFunc("/centrifugo/rpc", centrifugoRPC)
+	mux.HandleFunc("/", echo)
+	log.Fatal(http.ListenAndServe(*listen, mux))
+}
+
+// centrifugoRPC answers a Centrifugo RPC proxy request with its data.
+func centrifugoRPC(w http.ResponseWriter, r *http.Request) {
+	body, err := io.ReadAll(io.LimitReader(r.Body, 1<<20))
+	if err != nil {
+		http.Error(w, err.Error(), http.StatusBadRequest)
+		return
+	}
+	var call struct {
+		Data json.RawMessage `json:"data"`
+	}
+	if err := json.Unmarshal(body, &call); err != nil {
+		http.Error(w, err.Error(), http.StatusBadRequest)
+		return
+	}
+	w.Header().Set("Content-Type", "application/json")
+	if len(call.Data) == 0 {
+		w.Write([]byte(`{"result":{}}`))
+		return
+	}
+	w.Write([]byte(`{"result":{"data":`))
+	w.Write(call.Data)
+	w.Write([]byte("}}"))
 }
 
 // echo answers a handle_in call with its payload as the reply's response.

@@ -13,6 +13,9 @@ import (
 // config holds the flags of one run.
 type config struct {
 	scenario    string
+	proto       string
+	protocol    protocol
+	method      string
 	url         string
 	api         string
 	key         string
@@ -42,6 +45,20 @@ type config struct {
 	cpuProfile  string
 }
 
+// defaultURL and defaultAPI are the -url and -api defaults per protocol:
+// cmd/channels-bench/bench.Caddyfile for Phoenix, a local Centrifugo on
+// port 8094 for Centrifugo.
+var (
+	defaultURL = map[protocol]string{
+		phoenixV2:      "ws://127.0.0.1:8091/socket",
+		centrifugoJSON: "ws://127.0.0.1:8094/connection/websocket",
+	}
+	defaultAPI = map[protocol]string{
+		phoenixV2:      "http://127.0.0.1:8091/socket/api/broadcast",
+		centrifugoJSON: "http://127.0.0.1:8094/api",
+	}
+)
+
 // scenarios lists the scenario names with a one-line description.
 var scenarios = []struct{ name, desc string }{
 	{"fanout", "N subscribers on one topic receive M messages published via the API or a pushing socket"},
@@ -68,9 +85,11 @@ func usage(w io.Writer, fs *flag.FlagSet) {
 // newFlagSet defines every flag on a fresh FlagSet bound to cfg.
 func newFlagSet(cfg *config) *flag.FlagSet {
 	fs := flag.NewFlagSet("channels-bench", flag.ContinueOnError)
-	fs.StringVar(&cfg.url, "url", "ws://127.0.0.1:8091/socket", "socket endpoint (\"/websocket?vsn=2.0.0\" is appended)")
-	fs.StringVar(&cfg.api, "api", "http://127.0.0.1:8091/socket/api/broadcast", "publish API URL (fanout -via api)")
-	fs.StringVar(&cfg.key, "key", "bench", "publish API key (Authorization: Bearer)")
+	fs.StringVar(&cfg.proto, "proto", "phoenix", "protocol: phoenix (V2) or centrifugo (JSON over WebSocket, server HTTP API)")
+	fs.StringVar(&cfg.url, "url", "", "socket endpoint; phoenix: \"/websocket?vsn=2.0.0\" is appended (default "+defaultURL[phoenixV2]+"; centrifugo: "+defaultURL[centrifugoJSON]+")")
+	fs.StringVar(&cfg.api, "api", "", "publish API URL for fanout -via api (default "+defaultAPI[phoenixV2]+"; centrifugo: the API prefix, "+defaultAPI[centrifugoJSON]+")")
+	fs.StringVar(&cfg.key, "key", "bench", "publish API key (phoenix: Authorization: Bearer; centrifugo: X-API-Key)")
+	fs.StringVar(&cfg.method, "method", "echo", "echo: event pushed (phoenix) or RPC method called (centrifugo)")
 	fs.StringVar(&cfg.topic, "topic", "bench:load", "topic (idle: prefix of the per-socket topics)")
 	fs.IntVar(&cfg.sockets, "sockets", 100, "sockets (fanout: subscribers)")
 	fs.IntVar(&cfg.messages, "messages", 1000, "fanout: messages to publish")
@@ -134,8 +153,19 @@ func parseConfig(args []string, stderr io.Writer) (*config, error) {
 	return cfg, nil
 }
 
-// validate checks the flag values.
+// validate checks the flag values and fills in the protocol's defaults.
 func (c *config) validate() error {
+	p, err := parseProtocol(c.proto)
+	if err != nil {
+		return err
+	}
+	c.protocol = p
+	if c.url == "" {
+		c.url = defaultURL[p]
+	}
+	if c.api == "" {
+		c.api = defaultAPI[p]
+	}
 	switch {
 	case c.sockets < 1:
 		return errors.New("-sockets must be at least 1")
@@ -165,6 +195,8 @@ func (c *config) validate() error {
 		return errors.New("-server-pid must not be negative")
 	case c.topic == "":
 		return errors.New("-topic must not be empty")
+	case c.method == "":
+		return errors.New("-method must not be empty")
 	}
 	if c.scenario == "idle" && c.serverPID == 0 {
 		return errors.New("idle needs -server-pid")

@@ -72,15 +72,15 @@ func TestWSURL(t *testing.T) {
 		{"wss://localhost/s/websocket?token=a", "wss://localhost/s/websocket?token=a&vsn=2.0.0"},
 	}
 	for _, tt := range tests {
-		u, err := wsURL(tt.in)
+		u, err := phoenixV2.wsURL(tt.in)
 		if err != nil || u.String() != tt.want {
 			t.Errorf("wsURL(%q) = %v, %v; want %s", tt.in, u, err, tt.want)
 		}
 	}
-	if _, err := wsURL("ftp://x"); err == nil {
+	if _, err := phoenixV2.wsURL("ftp://x"); err == nil {
 		t.Error("wsURL(ftp://x) succeeded")
 	}
-	if _, err := newDialer("ws://192.0.2.1/socket", 10, 3, 1); err == nil {
+	if _, err := newDialer("ws://192.0.2.1/socket", phoenixV2, 10, 3, 1); err == nil {
 		t.Error("several source addresses accepted for a non-loopback server")
 	}
 }

@@ -28,6 +28,7 @@ const portsPerIP = 25000
 // sockets are needed than one source address has ports.
 type dialer struct {
 	ws      websocket.Dialer
+	proto   protocol
 	url     string
 	sources []net.IP
 	next    atomic.Uint64
@@ -35,14 +36,15 @@ type dialer struct {
 }
 
 // newDialer prepares dials to the socket endpoint base (e.g.
-// ws://127.0.0.1:8091/socket). localIPs is the number of loopback source
-// addresses (0: enough for sockets connections at once).
-func newDialer(base string, sockets, localIPs int, timeout time.Duration) (*dialer, error) {
-	u, err := wsURL(base)
+// ws://127.0.0.1:8091/socket for Phoenix, the full WebSocket URL for
+// Centrifugo). localIPs is the number of loopback source addresses (0:
+// enough for sockets connections at once).
+func newDialer(base string, proto protocol, sockets, localIPs int, timeout time.Duration) (*dialer, error) {
+	u, err := proto.wsURL(base)
 	if err != nil {
 		return nil, err
 	}
-	d := &dialer{url: u.String(), timeout: timeout}
+	d := &dialer{url: u.String(), proto: proto, timeout: timeout}
 	d.ws = websocket.Dialer{
 		HandshakeTimeout: timeout,
 		ReadBufferSize:   4096,
@@ -67,10 +69,10 @@ func newDialer(base string, sockets, localIPs int, timeout time.Duration) (*dial
 	return d, nil
 }
 
-// wsURL turns the socket endpoint into its WebSocket transport URL with
-// vsn=2.0.0: http(s) becomes ws(s) and "/websocket" is appended unless the
-// path already ends with it.
-func wsURL(base string) (*url.URL, error) {
+// wsURL turns the socket endpoint into its WebSocket transport URL: http(s)
+// becomes ws(s); for Phoenix, "/websocket" is appended unless the path
+// already ends with it, and vsn=2.0.0 is added.
+func (p protocol) wsURL(base string) (*url.URL, error) {
 	u, err := url.Parse(base)
 	if err != nil {
 		return nil, fmt.Errorf("parse -url: %w", err)
@@ -83,6 +85,9 @@ func wsURL(base string) (*url.URL, error) {
 		u.Scheme = "wss"
 	default:
 		return nil, fmt.Errorf("-url %q: scheme must be ws or wss", base)
+	}
+	if p == centrifugoJSON {
+		return u, nil
 	}
 	if !strings.HasSuffix(u.Path, "/websocket") {
 		u.Path = strings.TrimSuffix(u.Path, "/") + "/websocket"
@@ -109,7 +114,8 @@ func (d *dialer) dialFrom(ctx context.Context, network, addr string) (net.Conn, 
 	return nd.DialContext(ctx, network, addr)
 }
 
-// dial opens one connection.
+// dial opens one connection; for Centrifugo it also sends the connect
+// command and waits for its reply.
 func (d *dialer) dial(ctx context.Context) (*client, error) {
 	ws, resp, err := d.ws.DialContext(ctx, d.url, nil)
 	if err != nil {
@@ -118,13 +124,22 @@ func (d *dialer) dial(ctx context.Context) (*client, error) {
 		}
 		return nil, fmt.Errorf("dial: %w", err)
 	}
-	return &client{ws: ws, timeout: d.timeout}, nil
+	c := &client{ws: ws, proto: d.proto, timeout: d.timeout}
+	if d.proto == centrifugoJSON {
+		if err := c.connect(); err != nil {
+			c.close()
+			return nil, err
+		}
+	}
+	return c, nil
 }
 
-// client is one Phoenix V2 socket. One goroutine reads (readFrame); writes
-// are serialized by wmu so a heartbeat can interleave with other writers.
+// client is one Phoenix V2 (or Centrifugo JSON) socket. One goroutine reads
+// (readFrame); writes are serialized by wmu so a heartbeat or pong can
+// interleave with other writers.
 type client struct {
 	ws      *websocket.Conn
+	proto   protocol
 	wmu     sync.Mutex
 	buf     []byte
 	wbuf    []byte // heartbeat frame, guarded by wmu
@@ -186,8 +201,12 @@ func (c *client) nextRef() uint64 {
 
 // heartbeat sends [null,"hbN","phoenix","heartbeat",{}]; the reply is read
 // (and ignored) by whoever reads the socket. Safe alongside one reader and
-// other writers.
+// other writers. A Centrifugo client sends nothing: the server pings and
+// the reader answers (see nextMessage).
 func (c *client) heartbeat() error {
+	if c.proto == centrifugoJSON {
+		return nil
+	}
 	c.wmu.Lock()
 	defer c.wmu.Unlock()
 	c.hbRef++
@@ -198,9 +217,13 @@ func (c *client) heartbeat() error {
 	return c.writeLocked(f)
 }
 
-// join joins topic and waits for an ok reply, reading (and discarding) any
-// frame before it. It must run before the socket's read loop starts.
+// join joins topic (Centrifugo: subscribes to the channel) and waits for an
+// ok reply, reading (and discarding) any frame before it. It must run before
+// the socket's read loop starts.
 func (c *client) join(topic string) error {
+	if c.proto == centrifugoJSON {
+		return c.centrifugoCommand("subscribe", topic)
+	}
 	ref := c.nextRef()
 	c.joinRef = strconv.FormatUint(ref, 10)
 	f := fmt.Appendf(nil, `[%q,%q,%s,"phx_join",{}]`, c.joinRef, c.joinRef, jsonString(topic))
@@ -210,8 +233,11 @@ func (c *client) join(topic string) error {
 	return nil
 }
 
-// leave leaves topic and waits for its ok reply.
+// leave leaves topic (Centrifugo: unsubscribes) and waits for its ok reply.
 func (c *client) leave(topic string) error {
+	if c.proto == centrifugoJSON {
+		return c.centrifugoCommand("unsubscribe", topic)
+	}
 	ref := strconv.FormatUint(c.nextRef(), 10)
 	f := fmt.Appendf(nil, `[%q,%q,%s,"phx_leave",{}]`, c.joinRef, ref, jsonString(topic))
 	if err := c.request(f, ref); err != nil {
@@ -220,8 +246,9 @@ func (c *client) leave(topic string) error {
 	return nil
 }
 
-// request sends f and reads frames until the phx_reply with ref, which must
-// have status ok. It is bounded by the client timeout.
+// request sends f and reads frames until the reply with ref (Phoenix: the
+// phx_reply with status ok; Centrifugo: the reply with that id and no
+// error). It is bounded by the client timeout.
 func (c *client) request(f []byte, ref string) error {
 	if err := c.write(f); err != nil {
 		return err
@@ -235,17 +262,48 @@ func (c *client) request(f []byte, ref string) error {
 		if err != nil {
 			return err
 		}
-		ok, match, err := replyStatus(b, ref)
-		if err != nil {
-			return err
-		}
-		if match {
-			if !ok {
-				return fmt.Errorf("refused: %s", b)
+		for len(b) > 0 {
+			var msg []byte
+			if msg, b = c.nextMessage(b); msg == nil {
+				continue
 			}
-			return nil
+			var ok, match bool
+			var err error
+			if c.proto == centrifugoJSON {
+				ok, match, err = centrifugoReplyStatus(msg, ref)
+			} else {
+				ok, match, err = replyStatus(msg, ref)
+			}
+			if err != nil {
+				return err
+			}
+			if match {
+				if !ok {
+					return fmt.Errorf("refused: %s", msg)
+				}
+				return nil
+			}
 		}
 	}
+}
+
+// nextMessage splits the next message off a frame: a Phoenix frame is one
+// message, a Centrifugo frame holds one or more separated by newlines. A
+// Centrifugo ping ({}) is answered here and returned as a nil message, so
+// every reader keeps the connection alive.
+func (c *client) nextMessage(b []byte) (msg, rest []byte) {
+	if c.proto != centrifugoJSON {
+		return b, nil
+	}
+	msg, rest = splitLine(b)
+	if isCentrifugoPing(msg) {
+		_ = c.write(centrifugoPong) // a dead socket shows up in its reader
+		return nil, rest
+	}
+	if len(msg) == 0 {
+		return nil, rest
+	}
+	return msg, rest
 }
 
 // replyStatus decodes a V2 frame and reports whether it is the phx_reply

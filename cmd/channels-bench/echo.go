@@ -13,6 +13,7 @@ type echoer struct {
 	hist       *Histogram
 	buf        []byte
 	seq        int64
+	lastSent   int64 // unix nanos of the last push
 	replies    int64 // measured replies
 	total      int64 // every reply, warm-up and drain included
 	errors     int64 // replies without the echoed timestamp
@@ -31,7 +32,12 @@ type echoWindow struct {
 func (s *echoer) run(cfg *config, topicJSON, eventJSON []byte, w echoWindow) {
 	send := func() error {
 		s.seq++
-		s.buf = appendPush(s.buf[:0], s.c.joinRef, s.c.nextRef(), topicJSON, eventJSON, time.Now().UnixNano(), s.seq, cfg.size)
+		s.lastSent = time.Now().UnixNano()
+		if s.c.proto == centrifugoJSON {
+			s.buf = appendRPC(s.buf[:0], s.c.nextRef(), eventJSON, s.lastSent, s.seq, cfg.size)
+		} else {
+			s.buf = appendPush(s.buf[:0], s.c.joinRef, s.c.nextRef(), topicJSON, eventJSON, s.lastSent, s.seq, cfg.size)
+		}
 		return s.c.write(s.buf)
 	}
 	inflight := 0
@@ -46,34 +52,65 @@ func (s *echoer) run(cfg *config, topicJSON, eventJSON []byte, w echoWindow) {
 		s.endErr = err
 		return
 	}
-	for inflight > 0 {
+	for inflight > 0 && s.endErr == nil {
 		b, err := s.c.readFrame()
 		if err != nil {
 			s.endErr = err
 			break
 		}
-		now := time.Now().UnixNano()
-		f := scanFields(b)
-		if !f.HasT {
-			if isStatusOK(b) {
-				continue // a heartbeat reply or similar
+		for len(b) > 0 && inflight > 0 {
+			var msg []byte
+			if msg, b = s.c.nextMessage(b); msg == nil {
+				continue
 			}
-			s.errors++
-		} else if f.T >= w.start && now <= w.end {
-			s.hist.Record(now - f.T)
-			s.replies++
-		}
-		s.total++
-		inflight--
-		if now < w.end {
-			if err := send(); err != nil {
-				s.endErr = err
-				break
+			now := time.Now().UnixNano()
+			if !s.answer(msg, now, w, cfg.inflight == 1) {
+				continue
 			}
-			inflight++
+			inflight--
+			if now < w.end {
+				if err := send(); err != nil {
+					s.endErr = err
+					break
+				}
+				inflight++
+			}
 		}
 	}
 	s.unanswered = int64(inflight)
+}
+
+// answer records one incoming message and reports whether it answered a
+// push. A reply carries the echoed timestamp; a Centrifugo RPC answered
+// without data (e.g. the built-in ping method) is timed from the last push
+// when only one is in flight.
+func (s *echoer) answer(msg []byte, now int64, w echoWindow, single bool) bool {
+	f := scanFields(msg)
+	if !f.HasT {
+		if s.c.proto == centrifugoJSON {
+			if !isCentrifugoOKReply(msg) {
+				s.errors++
+				s.total++
+				return true
+			}
+			if single {
+				f.T, f.HasT = s.lastSent, true
+			}
+		} else {
+			if isStatusOK(msg) {
+				return false // a heartbeat reply or similar
+			}
+			s.errors++
+			s.total++
+			return true
+		}
+	}
+	if f.HasT && f.T >= w.start && now <= w.end {
+		s.hist.Record(now - f.T)
+		s.replies++
+	}
+	s.total++
+	return true
 }
 
 // runEcho runs the echo scenario.
@@ -92,7 +129,7 @@ func runEcho(ctx context.Context, e *env, r *report) error {
 	measureStart := begin.Add(cfg.warmup)
 	measureEnd := measureStart.Add(cfg.duration)
 	w := echoWindow{start: measureStart.UnixNano(), end: measureEnd.UnixNano(), deadline: measureEnd.Add(cfg.drain)}
-	topicJSON, eventJSON := jsonString(cfg.topic), jsonString("echo")
+	topicJSON, eventJSON := jsonString(cfg.topic), jsonString(cfg.method)
 
 	echoers := make([]*echoer, len(clients))
 	var wg sync.WaitGroup

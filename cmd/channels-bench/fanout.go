@@ -35,26 +35,12 @@ func (s *subscriber) readLoop(closing *atomic.Bool, done func()) {
 			}
 			break
 		}
-		f := scanFields(b)
-		if !f.HasS {
-			s.other++
-			continue
-		}
-		if f.S < 0 {
-			s.warm++
-			continue
-		}
-		now := time.Now().UnixNano()
-		if f.HasT {
-			s.hist.Record(now - f.T)
-		}
-		s.seq.add(f.S)
-		if f.S < s.seq.n {
-			s.delivered++
-			if s.first == 0 {
-				s.first = now
+		for len(b) > 0 {
+			var msg []byte
+			if msg, b = s.c.nextMessage(b); msg == nil {
+				continue
 			}
-			s.last = now
+			s.count(msg)
 		}
 		if !signaled && s.seq.complete() {
 			signaled = true
@@ -63,6 +49,31 @@ func (s *subscriber) readLoop(closing *atomic.Bool, done func()) {
 	}
 	if !signaled {
 		done()
+	}
+}
+
+// count records one message: a delivery when it carries a sequence number.
+func (s *subscriber) count(msg []byte) {
+	f := scanFields(msg)
+	if !f.HasS {
+		s.other++
+		return
+	}
+	if f.S < 0 {
+		s.warm++
+		return
+	}
+	now := time.Now().UnixNano()
+	if f.HasT {
+		s.hist.Record(now - f.T)
+	}
+	s.seq.add(f.S)
+	if f.S < s.seq.n {
+		s.delivered++
+		if s.first == 0 {
+			s.first = now
+		}
+		s.last = now
 	}
 }
 

@@ -31,6 +31,13 @@ func runIdle(ctx context.Context, e *env, r *report) error {
 	}
 	opened := e.sample(ctx)
 	stopHB := e.heartbeats(ctx, clients)
+	if cfg.protocol == centrifugoJSON {
+		// Centrifugo pings each socket (every 25 s by default) and closes
+		// those that do not answer: read and answer until the sockets close.
+		for _, c := range clients {
+			go pongLoop(c)
+		}
+	}
 	e.logf("idle: holding for %s", cfg.hold)
 	sleepCtx(ctx, cfg.hold)
 	after := e.sample(ctx)
@@ -58,4 +65,18 @@ func runIdle(ctx context.Context, e *env, r *report) error {
 	}
 	r.addServer("", "", before, after, n, "socket")
 	return ctx.Err()
+}
+
+// pongLoop reads a Centrifugo socket until it closes, answering pings
+// (nextMessage does) and discarding everything else.
+func pongLoop(c *client) {
+	for {
+		b, err := c.readFrame()
+		if err != nil {
+			return
+		}
+		for len(b) > 0 {
+			_, b = c.nextMessage(b)
+		}
+	}
 }

@@ -50,7 +50,7 @@ func run(args []string, stdout, stderr io.Writer) int {
 		fmt.Fprintf(stderr, "channels-bench: warning: %d sockets need more open files than the limit %d (raise the hard limit with ulimit -Hn)\n", cfg.sockets, limit)
 	}
 
-	d, err := newDialer(cfg.url, cfg.sockets, cfg.localIPs, cfg.timeout)
+	d, err := newDialer(cfg.url, cfg.protocol, cfg.sockets, cfg.localIPs, cfg.timeout)
 	if err != nil {
 		fmt.Fprintf(stderr, "channels-bench: %v\n", err)
 		return 2
@@ -69,6 +69,9 @@ func run(args []string, stdout, stderr io.Writer) int {
 
 	r := &report{}
 	r.add("scenario", "scenario", cfg.scenario, "")
+	if cfg.protocol != phoenixV2 {
+		r.add("proto", "protocol", cfg.protocol.String(), "")
+	}
 	if cfg.scenario != "churn" {
 		r.add("sockets", "sockets", cfg.sockets, "")
 	}
