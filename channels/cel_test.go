@@ -308,7 +308,9 @@ func TestCompileExprAcceptsDynResults(t *testing.T) {
 }
 
 func TestExprKindString(t *testing.T) {
-	want := map[ExprKind]string{ExprConnect: "connect", ExprAssign: "assign", ExprID: "id", ExprJoin: "join", ExprReply: "reply", 7: "ExprKind(7)"}
+	want := map[ExprKind]string{ExprConnect: "connect", ExprAssign: "assign", ExprID: "id", ExprJoin: "join", ExprReply: "reply",
+		ExprPresenceKey: "presence key", ExprPresenceMeta: "presence meta", ExprDrop: "drop", ExprSet: "set",
+		exprKindCount: fmt.Sprintf("ExprKind(%d)", int(exprKindCount))}
 	for k, s := range want {
 		if k.String() != s {
 			t.Errorf("ExprKind(%d).String() = %q, want %q", int(k), k.String(), s)
