@@ -128,11 +128,11 @@ type Vars struct {
 	Payload map[string]any
 	// Event is the event of an intercepted broadcast.
 	Event string
-
-	payloadVal, assignsVal ref.Val // Payload and Assigns converted ahead (intercept), when set
 	// Now is the evaluation time; the zero value stands for time.Now() at
 	// the moment of evaluation.
 	Now time.Time
+
+	payloadVal, assignsVal ref.Val // Payload and Assigns converted ahead (intercept), when set
 }
 
 // Expr is a compiled CEL expression. It is safe for concurrent use.
