@@ -82,9 +82,16 @@
 //     Presence entries of live nodes come back within PresenceTTL/3 (or
 //     about a second after Redis returns); no leave is reported for them.
 //   - Sweeping pauses for PresenceTTL/2 after the node last failed to
-//     reach Redis, so that after an outage live nodes refresh their
-//     entries before anything is declared expired. Entries of nodes that
-//     died during an outage are reported after it.
+//     reach Redis, and for as long cluster-wide when the sweep scripts see
+//     that no node swept for PresenceTTL/4 (Redis paused or unreachable
+//     for everyone; also on the very first sweep), so that after an outage
+//     live nodes refresh their entries before anything is declared
+//     expired. Entries of nodes that died during an outage are reported
+//     after it.
+//   - A node cut off from Redis (but not from its clients) for longer
+//     than PresenceTTL has its entries reported expired by the others;
+//     when it is back it tracks them again silently, so other nodes'
+//     clients do not see them again until the next presence_state.
 //
 // Redis Sentinel and Redis Cluster are not supported: the scripts touch
 // keys of several topics and the pub/sub channels are not sharded.

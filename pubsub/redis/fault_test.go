@@ -454,6 +454,7 @@ func TestRedisPauseKeepsLiveEntries(t *testing.T) {
 		}
 		ps[i] = p
 	}
+	time.Sleep(opts.PresenceTTL) // sweeps run: the pause must be detected by its gap
 	srv.pause()
 	time.Sleep(opts.PresenceTTL * 3 / 2)
 	srv.resume()

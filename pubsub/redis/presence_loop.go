@@ -118,7 +118,7 @@ func (p *Presence) refreshBatch(batch []ownRef) error {
 	defer cancel()
 	for _, res := range trackScript.ExecMulti(ctx, p.client, execs...) {
 		if err := res.Error(); err != nil {
-			return p.fail(ctx, "refresh", "", err)
+			return p.fail(context.Background(), "refresh", "", err)
 		}
 	}
 	return nil
@@ -170,7 +170,7 @@ func (p *Presence) sweep() error {
 		topics, err := dueScript.Exec(ctx, p.client, dueKeys, []string{strconv.Itoa(sweepTopics), gap, graceMs}).AsStrSlice()
 		cancel()
 		if err != nil {
-			return p.fail(ctx, "sweep", "", err)
+			return p.fail(context.Background(), "sweep", "", err)
 		}
 		if len(topics) == 0 {
 			return nil
@@ -188,7 +188,7 @@ func (p *Presence) sweep() error {
 		for i, res := range results {
 			arr, err := res.ToArray()
 			if err != nil {
-				return p.fail(ctx, "sweep", topics[i], err)
+				return p.fail(context.Background(), "sweep", topics[i], err)
 			}
 			for j := 0; j+1 < len(arr); j += 2 {
 				id, err1 := arr[j].ToString()

@@ -2,7 +2,12 @@ package redisbroker
 
 import "github.com/redis/rueidis"
 
-// Lua scripts. Each runs atomically in Redis, so that storing a message and
+// Lua scripts. Those whose repetition is harmless (history, track,
+// untrack, due) are retried by rueidis after a connection error; publish
+// and sweep are not, since a repetition could deliver a message twice or
+// lose an expiry report.
+//
+// Each script runs atomically in Redis, so that storing a message and
 // publishing it happen in Seq order, and so that exactly one node removes
 // (and reports) an expired presence entry. Times are Redis server times
 // (TIME), so the nodes' clocks do not matter.
@@ -64,7 +69,7 @@ return pos
 // KEYS: meta, stream. ARGV: epoch for a new stream, ttl ms, "1" if since
 // is given else "0", since epoch, since seq, limit. Returns
 // {epoch, top, recovered 0/1, id1, envelope1, id2, envelope2, ...}.
-var historyScript = rueidis.NewLuaScript(`
+var historyScript = rueidis.NewLuaScriptRetryable(`
 local ttl = tonumber(ARGV[2])
 local epoch = redis.call('HGET', KEYS[1], 'e')
 if not epoch then
@@ -154,7 +159,7 @@ return out
 // trackScript stores presence entries and (re)sets their deadline.
 // KEYS: entries hash, deadlines zset, topic index. ARGV: topic, ttl ms,
 // key ttl ms, then id, encoded entry pairs. Returns the deadline.
-var trackScript = rueidis.NewLuaScript(nowMs + `
+var trackScript = rueidis.NewLuaScriptRetryable(nowMs + `
 local deadline = now + tonumber(ARGV[2])
 for i = 4, #ARGV, 2 do
   redis.call('HSET', KEYS[1], ARGV[i], ARGV[i + 1])
@@ -168,7 +173,7 @@ return deadline
 
 // untrackScript removes a presence entry. KEYS: entries hash, deadlines
 // zset. ARGV: id.
-var untrackScript = rueidis.NewLuaScript(`
+var untrackScript = rueidis.NewLuaScriptRetryable(`
 redis.call('ZREM', KEYS[2], ARGV[1])
 redis.call('HDEL', KEYS[1], ARGV[1])
 return 1
@@ -176,16 +181,17 @@ return 1
 
 // sweepPaused is the prelude of the sweeping scripts. Every sweep of
 // every node stamps the server time in a clock key; when the clock shows a
-// gap longer than ARGV gap ms, Redis was paused or unreachable for all
-// nodes, so the deadlines of live nodes' entries may have lapsed without
-// their fault: sweeping then waits for ARGV grace ms (a key with that
-// expiry), long enough for every live node to refresh. paused(clock,
+// gap longer than ARGV gap ms (or is missing: first sweep, or data lost),
+// Redis was paused or unreachable for all nodes, so the deadlines of live
+// nodes' entries may have lapsed without their fault: sweeping then waits
+// for ARGV grace ms (a key with that expiry), long enough for every live
+// node to refresh. paused(clock,
 // grace, gap, grace ms) reports whether sweeping must wait.
 const sweepPaused = nowMs + `
 local function paused(clock, grace, gap, gracems)
   local prev = tonumber(redis.call('GET', clock) or '0')
   redis.call('SET', clock, now, 'PX', 86400000)
-  if prev > 0 and now - prev > tonumber(gap) then
+  if now - prev > tonumber(gap) then
     redis.call('SET', grace, now, 'PX', gracems)
     return true
   end
@@ -196,7 +202,7 @@ end
 // dueScript returns up to ARGV[1] topics of the index whose earliest
 // deadline may have passed, or none while sweeping waits. KEYS: topic
 // index, sweep clock, sweep grace. ARGV: limit, gap ms, grace ms.
-var dueScript = rueidis.NewLuaScript(sweepPaused + `
+var dueScript = rueidis.NewLuaScriptRetryable(sweepPaused + `
 if paused(KEYS[2], KEYS[3], ARGV[2], ARGV[3]) then
   return {}
 end
