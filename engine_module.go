@@ -1,6 +1,8 @@
 package caddychannels
 
 import (
+	"fmt"
+
 	"github.com/caddyserver/caddy/v2"
 	"github.com/caddyserver/caddy/v2/caddyconfig/caddyfile"
 	"go.uber.org/zap"
@@ -21,6 +23,21 @@ func init() {
 // they connect in the background and report through the logger.
 type Engine interface {
 	NewEngine(logger *zap.Logger) (pubsub.Broker, pubsub.PresenceManager, error)
+}
+
+// newEngine makes a broker and a presence manager from their constructors,
+// closing the broker when the presence manager cannot be made.
+func newEngine[B pubsub.Broker, P pubsub.PresenceManager](name string, newBroker func() (B, error), newPresence func() (P, error)) (pubsub.Broker, pubsub.PresenceManager, error) {
+	b, err := newBroker()
+	if err != nil {
+		return nil, nil, fmt.Errorf("%s broker: %w", name, err)
+	}
+	p, err := newPresence()
+	if err != nil {
+		b.Close()
+		return nil, nil, fmt.Errorf("%s presence: %w", name, err)
+	}
+	return b, p, nil
 }
 
 // MemoryEngine is the default engine, channels.pubsub.memory: broadcasts,

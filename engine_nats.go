@@ -1,7 +1,6 @@
 package caddychannels
 
 import (
-	"fmt"
 	"time"
 
 	"github.com/caddyserver/caddy/v2"
@@ -90,16 +89,9 @@ func (e *NATSEngine) options(logger *zap.Logger) natsbroker.Options {
 // NATS is down: they reconnect in the background and log.
 func (e *NATSEngine) NewEngine(logger *zap.Logger) (pubsub.Broker, pubsub.PresenceManager, error) {
 	opts := e.options(logger.Named("nats"))
-	b, err := natsbroker.New(opts)
-	if err != nil {
-		return nil, nil, fmt.Errorf("nats broker: %w", err)
-	}
-	p, err := natsbroker.NewPresence(opts)
-	if err != nil {
-		b.Close()
-		return nil, nil, fmt.Errorf("nats presence: %w", err)
-	}
-	return b, p, nil
+	return newEngine("nats",
+		func() (*natsbroker.Broker, error) { return natsbroker.New(opts) },
+		func() (*natsbroker.Presence, error) { return natsbroker.NewPresence(opts) })
 }
 
 // UnmarshalCaddyfile reads

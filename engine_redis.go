@@ -1,7 +1,6 @@
 package caddychannels
 
 import (
-	"fmt"
 	"time"
 
 	"github.com/caddyserver/caddy/v2"
@@ -82,16 +81,9 @@ func (e *RedisEngine) Provision(caddy.Context) error {
 // when Redis is down: they reconnect in the background and log.
 func (e *RedisEngine) NewEngine(logger *zap.Logger) (pubsub.Broker, pubsub.PresenceManager, error) {
 	opts := e.options(logger.Named("redis"))
-	b, err := redisbroker.New(opts)
-	if err != nil {
-		return nil, nil, fmt.Errorf("redis broker: %w", err)
-	}
-	p, err := redisbroker.NewPresence(opts)
-	if err != nil {
-		b.Close()
-		return nil, nil, fmt.Errorf("redis presence: %w", err)
-	}
-	return b, p, nil
+	return newEngine("redis",
+		func() (*redisbroker.Broker, error) { return redisbroker.New(opts) },
+		func() (*redisbroker.Presence, error) { return redisbroker.NewPresence(opts) })
 }
 
 // UnmarshalCaddyfile reads

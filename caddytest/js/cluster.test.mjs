@@ -9,16 +9,12 @@ import { test } from "node:test"
 import assert from "node:assert/strict"
 import { setTimeout as sleep } from "node:timers/promises"
 import { Presence } from "phoenix"
-import { WAIT, show, Harness, scenario, within, connect, joinOK, nextEvent } from "./harness.mjs"
+import { WAIT, show, Harness, scenario, within, connect, joinOK, nextEvent, until, unique, keysOf } from "./harness.mjs"
 
 const A = process.env.CLUSTER_URL_A
 const B = process.env.CLUSTER_URL_B
 const API_KEY = process.env.CLUSTER_API_KEY
 const CONTROL = process.env.CLUSTER_CONTROL
-
-function unique(prefix) {
-  return `${prefix}:${Date.now()}-${Math.floor(Math.random() * 1e9)}`
-}
 
 // api posts to a node's HTTP API and returns the status.
 async function api(wsURL, what, body) {
@@ -39,15 +35,6 @@ async function publish(wsURL, topic, event, payload) {
   const status = await api(wsURL, "broadcast", { topic, event, payload })
   assert.equal(status, 202, `publish on ${wsURL}`)
 }
-
-function until(cond, what, ms = WAIT) {
-  return within(ms, what, (resolve) => {
-    const tick = () => (cond() ? resolve() : setTimeout(tick, 10))
-    tick()
-  })
-}
-
-const keysOf = (p) => p.list((key) => key).sort()
 
 scenario("a broadcast on one node reaches subscribers on both", async (h) => {
   const topic = unique("room")

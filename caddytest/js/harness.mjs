@@ -127,6 +127,24 @@ export function nextEvent(ch, event, what) {
   })
 }
 
+// until polls cond every 10 ms until it holds, bounded by ms.
+export function until(cond, what, ms = WAIT) {
+  return within(ms, what, (resolve) => {
+    const tick = () => (cond() ? resolve() : setTimeout(tick, 10))
+    tick()
+  })
+}
+
+// unique returns a topic no earlier run used (history outlives reloads).
+export function unique(prefix) {
+  return `${prefix}:${Date.now()}-${Math.floor(Math.random() * 1e9)}`
+}
+
+// keysOf lists a phoenix.js Presence's keys, sorted.
+export function keysOf(presence) {
+  return presence.list((key) => key).sort()
+}
+
 // collect records every payload of event on ch.
 export function collect(ch, event) {
   const got = []

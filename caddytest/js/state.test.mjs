@@ -6,15 +6,10 @@
 import assert from "node:assert/strict"
 import { setTimeout as sleep } from "node:timers/promises"
 import { Presence } from "phoenix"
-import { WAIT, show, scenario, within, connect, joinOK } from "./harness.mjs"
+import { WAIT, show, scenario, within, connect, joinOK, until, unique, keysOf } from "./harness.mjs"
 
 const URL_ = process.env.CHANNELS_URL || "ws://localhost:9080/socket"
 const API_KEY = process.env.CHANNELS_API_KEY || "phoenixjs-state-key"
-
-// unique returns a topic no earlier run used (history outlives reloads).
-function unique(prefix) {
-  return `${prefix}:${Date.now()}-${Math.floor(Math.random() * 1e9)}`
-}
 
 // publish posts one message to the HTTP publish API.
 async function publish(topic, event, payload) {
@@ -28,19 +23,6 @@ async function publish(topic, event, payload) {
     signal: AbortSignal.timeout(WAIT),
   })
   assert.equal(res.status, 202, `publish: ${res.status} ${await res.text()}`)
-}
-
-// until polls cond every 10 ms until it holds, bounded by WAIT.
-function until(cond, what) {
-  return within(WAIT, what, (resolve) => {
-    const tick = () => (cond() ? resolve() : setTimeout(tick, 10))
-    tick()
-  })
-}
-
-// keysOf lists a Presence's keys, sorted.
-function keysOf(presence) {
-  return presence.list((key) => key).sort()
 }
 
 scenario("Presence lists converge on three sockets through joins, leaves and a killed socket", async (h) => {
