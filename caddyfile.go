@@ -246,11 +246,11 @@ func parseChannel(d *caddyfile.Dispenser) (channels.ChannelSpec, error) {
 			}
 			c.History = hs
 		case "intercept":
-			ic, err := parseIntercept(d, c.Pattern)
+			ics, err := parseIntercept(d, c.Pattern)
 			if err != nil {
 				return c, err
 			}
-			c.Intercept = append(c.Intercept, ic)
+			c.Intercept = append(c.Intercept, ics...)
 		default:
 			return c, d.Errf("unrecognized channel subdirective %q", d.Val())
 		}

@@ -37,6 +37,10 @@ func interceptCaddyfile(hookURL string) string {
 				set transport "':websocket'"
 				remove secret
 			}
+			intercept edited deleted {
+				drop if "assigns.user_id == payload.by"
+				set seen_by "assigns.user_id"
+			}
 			intercept broken {
 				drop if "payload.nope == 1"
 				set ok "true"
@@ -120,6 +124,28 @@ func TestIntercept(t *testing.T) {
 		alice.expect(`["3","13","room:1","phx_reply",{"status":"ok","response":{}}]`)
 		bob.expect(`["5",null,"room:1","broken",{"x":1,"ok":true}]`)
 		carol.expect(`{"topic":"room:1","event":"broken","ref":null,"payload":{"x":1,"ok":true}}`)
+	})
+
+	t.Run("one intercept line, several events", func(t *testing.T) {
+		for _, ev := range []string{"edited", "deleted"} {
+			status, body := httpDo(t, http.MethodPost, "/socket/api/broadcast",
+				http.Header{"Authorization": {"Bearer " + interceptAPIKey}},
+				`{"topic":"room:1","event":"`+ev+`","payload":{"by":"alice"}}`)
+			if status != http.StatusAccepted {
+				t.Fatalf("publish %s: %d %s", ev, status, body)
+			}
+		}
+		// alice wrote both: dropped for her; the next frame she gets is a
+		// later broadcast.
+		for _, ev := range []string{"edited", "deleted"} {
+			bob.expect(`["5",null,"room:1","` + ev + `",{"by":"alice","seen_by":"bob"}]`)
+			carol.expect(`{"topic":"room:1","event":"` + ev + `","ref":null,"payload":{"by":"alice","seen_by":"carol"}}`)
+		}
+		alice.send(`["3","30","room:1","other",{}]`)
+		alice.expect(`[null,null,"room:1","other",{}]`)
+		alice.expect(`["3","30","room:1","phx_reply",{"status":"ok","response":{}}]`)
+		bob.expect(`[null,null,"room:1","other",{}]`)
+		carol.expect(`{"topic":"room:1","event":"other","ref":null,"payload":{}}`)
 	})
 
 	t.Run("the publish API goes through the intercept", func(t *testing.T) {
