@@ -56,7 +56,8 @@ type Config struct {
 	// delay, at the cost of up to WriteDelay of added latency. A close
 	// frame, or a batch reaching 1024 frames or half of MaxQueueSize, is
 	// written at once. 0 (the default) writes as soon as a frame is queued.
-	// At most MaxWriteDelay; see ValidateWriteDelay.
+	// At most MaxWriteDelay; see ValidateWriteDelay. Like WriteTimeout,
+	// it is fixed for a socket when it connects.
 	WriteDelay time.Duration
 	// MaxFrameSize is the largest inbound message in bytes; a larger one
 	// closes the socket with 1009.

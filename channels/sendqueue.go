@@ -49,7 +49,6 @@ type sendQueue struct {
 	// Owned by the writer goroutine.
 	spare    []*Frame
 	bufs     net.Buffers
-	scratch  []byte        // copy buffer for connections without writev
 	deadline time.Duration // the write deadline last set on nc, since clockBase
 	delay    *time.Timer   // the write delay timer, created on first use
 }
@@ -308,8 +307,12 @@ func (q *sendQueue) refreshDeadline() {
 	}
 }
 
-// maxScratch is the largest copy buffer a writer keeps between batches.
+// maxScratch is the largest copy buffer kept in scratchPool.
 const maxScratch = 64 << 10
+
+// scratchPool holds the copy buffers of writeCopy (*[]byte), shared by all
+// sockets so that an idle socket keeps none.
+var scratchPool sync.Pool
 
 // write sends a batch of frames with one write: vectored (writev) on a
 // TCP or Unix connection, else (TLS, wrapped connections, which would take
@@ -335,16 +338,19 @@ func (q *sendQueue) write(batch []*Frame) error {
 
 // writeCopy sends a batch of frames as one buffer with one Write.
 func (q *sendQueue) writeCopy(batch []*Frame) error {
-	buf := q.scratch[:0]
+	bp, _ := scratchPool.Get().(*[]byte)
+	if bp == nil {
+		bp = new([]byte)
+	}
+	buf := (*bp)[:0]
 	for _, f := range batch {
 		buf = append(buf, f.wire...)
 	}
 	q.refreshDeadline()
 	_, err := q.nc.Write(buf)
 	if cap(buf) <= maxScratch {
-		q.scratch = buf[:0]
-	} else {
-		q.scratch = nil
+		*bp = buf[:0]
+		scratchPool.Put(bp)
 	}
 	return err
 }
