@@ -125,6 +125,12 @@ func (h *Handler) UnmarshalCaddyfile(d *caddyfile.Dispenser) error {
 			err = durationArg(d, &h.IdleTimeout)
 		case "write_timeout":
 			err = durationArg(d, &h.WriteTimeout)
+		case "write_delay":
+			if err = durationArg(d, &h.WriteDelay); err == nil {
+				if verr := channels.ValidateWriteDelay(time.Duration(h.WriteDelay)); verr != nil {
+					return d.Errf("write_delay: %v", verr)
+				}
+			}
 		case "max_frame_size":
 			var n int
 			err = sizeArg(d, &n)

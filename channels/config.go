@@ -1,6 +1,7 @@
 package channels
 
 import (
+	"fmt"
 	"net"
 	"net/http"
 	"time"
@@ -18,8 +19,11 @@ const (
 	// slack, as Phoenix's own transport timeout does.
 	DefaultIdleTimeout = 60 * time.Second
 	// DefaultWriteTimeout bounds one write to a socket; a peer that does
-	// not read for this long is disconnected.
+	// not read for this long is disconnected (see Config.WriteTimeout for
+	// the exact bound).
 	DefaultWriteTimeout = 10 * time.Second
+	// MaxWriteDelay is the largest Config.WriteDelay.
+	MaxWriteDelay = time.Second
 	// DefaultMaxFrameSize is the largest inbound WebSocket message.
 	DefaultMaxFrameSize = 1 << 20
 	// DefaultMaxChannels is the number of topics one socket may join, as
@@ -41,8 +45,20 @@ type Config struct {
 	Origins *OriginPolicy
 	// IdleTimeout closes a socket that sends nothing for this long.
 	IdleTimeout time.Duration
-	// WriteTimeout bounds every write to a socket.
+	// WriteTimeout bounds every write to a socket. The deadline is moved
+	// only when less than half of it remains, so a write to a peer that
+	// stopped reading fails, and the socket is closed, between
+	// WriteTimeout/2 and WriteTimeout after that write began.
 	WriteTimeout time.Duration
+	// WriteDelay, when positive, makes a socket's writer wait up to this
+	// long before writing, so that frames sent meanwhile go out in the same
+	// system call: fewer syscalls for sockets receiving several frames per
+	// delay, at the cost of up to WriteDelay of added latency. A close
+	// frame, or a batch reaching 1024 frames or half of MaxQueueSize, is
+	// written at once. 0 (the default) writes as soon as a frame is queued.
+	// At most MaxWriteDelay; see ValidateWriteDelay. Like WriteTimeout,
+	// it is fixed for a socket when it connects.
+	WriteDelay time.Duration
 	// MaxFrameSize is the largest inbound message in bytes; a larger one
 	// closes the socket with 1009.
 	MaxFrameSize int64
@@ -89,6 +105,7 @@ func (c Config) withDefaults() *Config {
 	if c.WriteTimeout <= 0 {
 		c.WriteTimeout = DefaultWriteTimeout
 	}
+	c.WriteDelay = min(max(c.WriteDelay, 0), MaxWriteDelay)
 	if c.MaxFrameSize <= 0 {
 		c.MaxFrameSize = DefaultMaxFrameSize
 	}
@@ -102,4 +119,13 @@ func (c Config) withDefaults() *Config {
 		c.Logger = zap.NewNop()
 	}
 	return &c
+}
+
+// ValidateWriteDelay checks a Config.WriteDelay: from 0 to MaxWriteDelay.
+// Config itself clamps an out-of-range value.
+func ValidateWriteDelay(d time.Duration) error {
+	if d < 0 || d > MaxWriteDelay {
+		return fmt.Errorf("write delay %v out of range: want 0 to %v", d, MaxWriteDelay)
+	}
+	return nil
 }

@@ -17,12 +17,22 @@ const closeGrace = 3 * time.Second
 // broadcasts to a subscriber costs one syscall instead of one per frame.
 // An idle socket therefore holds no writer goroutine.
 //
+// With a write delay (Config.WriteDelay) the writer waits up to that long
+// before its first write, so that frames sent meanwhile join the same
+// writev; a close frame, or a batch reaching flushFrames frames or half
+// the byte budget, ends the wait at once.
+//
+// The write deadline is refreshed only when less than half of writeTimeout
+// remains, not on every write: a write that blocks on a peer that stopped
+// reading fails between writeTimeout/2 and writeTimeout after it started.
+//
 // The queue holds at most maxBytes of frames. A frame that would exceed the
 // budget marks the socket as a slow consumer: pending frames are dropped,
 // a close frame is written and the connection is closed.
 type sendQueue struct {
 	nc           net.Conn
 	writeTimeout time.Duration
+	writeDelay   time.Duration // 0: write as soon as a frame is queued
 	maxBytes     int
 
 	mu       sync.Mutex
@@ -34,14 +44,30 @@ type sendQueue struct {
 	ncClosed bool
 	slow     bool          // closed because the budget was exceeded
 	flushed  chan struct{} // closed when the write side has ended
+	kick     chan struct{} // ends a write delay early; nil without one
 
 	// Owned by the writer goroutine.
-	spare []*Frame
-	bufs  net.Buffers
+	spare    []*Frame
+	bufs     net.Buffers
+	deadline time.Duration // the write deadline last set on nc, since clockBase
+	delay    *time.Timer   // the write delay timer, created on first use
 }
+
+// flushFrames is the batch size at which a write delay ends early: one
+// writev takes at most this many buffers (the kernel's IOV_MAX).
+const flushFrames = 1024
 
 func newSendQueue(nc net.Conn, writeTimeout time.Duration, maxBytes int) *sendQueue {
 	return &sendQueue{nc: nc, writeTimeout: writeTimeout, maxBytes: maxBytes, flushed: make(chan struct{})}
+}
+
+// setWriteDelay makes the writer wait up to d for more frames before each
+// batch. It is called once, before the first frame is queued.
+func (q *sendQueue) setWriteDelay(d time.Duration) {
+	if d > 0 {
+		q.writeDelay = d
+		q.kick = make(chan struct{}, 1)
+	}
 }
 
 // Send queues f. It reports false when the frame was not queued because the
@@ -63,6 +89,9 @@ func (q *sendQueue) Send(f *Frame) bool {
 	q.pending = append(q.pending, f)
 	q.bytes += f.Size()
 	q.startLocked()
+	if q.kick != nil && (len(q.pending) >= flushFrames || 2*q.bytes >= q.maxBytes) {
+		q.kickLocked()
+	}
 	q.mu.Unlock()
 	return true
 }
@@ -157,6 +186,17 @@ func (q *sendQueue) closeLocked(f *Frame) {
 	q.closing = true
 	q.pending = append(q.pending, f)
 	q.startLocked()
+	q.kickLocked()
+}
+
+// kickLocked ends the writer's write delay, if any. Lock should be held.
+func (q *sendQueue) kickLocked() {
+	if q.kick != nil {
+		select {
+		case q.kick <- struct{}{}:
+		default:
+		}
+	}
 }
 
 // clearLocked drops pending frames. Lock should be held.
@@ -171,6 +211,7 @@ func (q *sendQueue) stopLocked() {
 	if !q.stopped {
 		q.stopped = true
 		close(q.flushed)
+		q.kickLocked()
 	}
 }
 
@@ -183,8 +224,13 @@ func (q *sendQueue) startLocked() {
 	}
 }
 
-// run writes batches until the queue is empty, then exits.
+// run writes batches until the queue is empty, then exits. With a write
+// delay it first waits for more frames to join the first batch; frames
+// queued while a batch is written follow at once.
 func (q *sendQueue) run() {
+	if q.writeDelay > 0 {
+		q.wait()
+	}
 	for {
 		q.mu.Lock()
 		if q.stopped || len(q.pending) == 0 {
@@ -193,6 +239,7 @@ func (q *sendQueue) run() {
 			return
 		}
 		batch := q.pending
+		q.drainKickLocked()
 		q.pending = q.spare[:0]
 		q.bytes = 0
 		closing := q.closing
@@ -209,16 +256,102 @@ func (q *sendQueue) run() {
 	}
 }
 
-// write sends a batch of frames with one vectored write.
+// wait blocks for the write delay or until kicked (a close frame, a full
+// batch or the end of the write side), whichever comes first.
+func (q *sendQueue) wait() {
+	q.mu.Lock()
+	full := q.closing || q.stopped || len(q.pending) >= flushFrames || 2*q.bytes >= q.maxBytes
+	q.mu.Unlock()
+	if full {
+		return
+	}
+	if q.delay == nil {
+		q.delay = time.NewTimer(q.writeDelay)
+	} else {
+		q.delay.Reset(q.writeDelay)
+	}
+	select {
+	case <-q.delay.C:
+	case <-q.kick:
+		q.delay.Stop()
+	}
+}
+
+// drainKickLocked drops a kick for frames that are being taken, so that it
+// does not cut the next write delay short. Kicks are sent with the lock
+// held, so one left after the batch is taken belongs to that batch.
+// Lock should be held.
+func (q *sendQueue) drainKickLocked() {
+	if q.kick != nil {
+		select {
+		case <-q.kick:
+		default:
+		}
+	}
+}
+
+// clockBase anchors the monotonic clock readings of refreshDeadline:
+// time.Since of a time with a monotonic reading reads only that clock.
+var clockBase = time.Now()
+
+// refreshDeadline sets the write deadline writeTimeout ahead when less than
+// half of it remains. Moving the deadline costs more than the write of a
+// small batch, so a busy socket moves it about twice per writeTimeout; a
+// write still fails between writeTimeout/2 and writeTimeout after it began
+// if the peer does not read.
+func (q *sendQueue) refreshDeadline() {
+	now := time.Since(clockBase)
+	if q.deadline-now < q.writeTimeout/2 {
+		q.deadline = now + q.writeTimeout
+		q.nc.SetWriteDeadline(clockBase.Add(q.deadline))
+	}
+}
+
+// maxScratch is the largest copy buffer kept in scratchPool.
+const maxScratch = 64 << 10
+
+// scratchPool holds the copy buffers of writeCopy (*[]byte), shared by all
+// sockets so that an idle socket keeps none.
+var scratchPool sync.Pool
+
+// write sends a batch of frames with one write: vectored (writev) on a
+// TCP or Unix connection, else (TLS, wrapped connections, which would take
+// one Write, and one TLS record, per buffer) copied into one buffer.
 func (q *sendQueue) write(batch []*Frame) error {
+	switch q.nc.(type) {
+	case *net.TCPConn, *net.UnixConn:
+	default:
+		if len(batch) > 1 {
+			return q.writeCopy(batch)
+		}
+	}
 	q.bufs = q.bufs[:0]
 	for _, f := range batch {
 		q.bufs = append(q.bufs, f.wire)
 	}
 	bufs := q.bufs // WriteTo consumes its receiver
-	q.nc.SetWriteDeadline(time.Now().Add(q.writeTimeout))
+	q.refreshDeadline()
 	_, err := bufs.WriteTo(q.nc)
 	clear(q.bufs)
+	return err
+}
+
+// writeCopy sends a batch of frames as one buffer with one Write.
+func (q *sendQueue) writeCopy(batch []*Frame) error {
+	bp, _ := scratchPool.Get().(*[]byte)
+	if bp == nil {
+		bp = new([]byte)
+	}
+	buf := (*bp)[:0]
+	for _, f := range batch {
+		buf = append(buf, f.wire...)
+	}
+	q.refreshDeadline()
+	_, err := q.nc.Write(buf)
+	if cap(buf) <= maxScratch {
+		*bp = buf[:0]
+		scratchPool.Put(bp)
+	}
 	return err
 }
 

@@ -104,6 +104,7 @@ func (h *Hub) ServeWebSocket(w http.ResponseWriter, r *http.Request) error {
 		return &HTTPError{Status: http.StatusBadRequest, Err: err}
 	}
 	s.q = newSendQueue(conn.NetConn(), cfg.WriteTimeout, cfg.MaxQueueSize)
+	s.q.setWriteDelay(cfg.WriteDelay)
 	if !h.register(s) {
 		s.q.Close(CloseGoingAway, "shutdown")
 		s.q.waitFlushed(closeGrace)

@@ -107,6 +107,21 @@ for _ in $(seq "${REPEAT:-1}"); do
 	done
 	run channels-webhook "echo 1000 via webhook" echo -sockets 1000 -duration 10s -warmup 2s
 done
+# The same echoes at one fixed request rate (open loop, -rate), so that the
+# declarative reply, the webhook reply and Centrifugo's RPCs are compared at
+# the same load rather than each at its own maximum.
+ECHO_RATE=5000
+for _ in $(seq "${REPEAT:-1}"); do
+	for server in $SERVERS; do
+		if [ "$server" = centrifugo ]; then
+			run $server "echo 1000 @${ECHO_RATE}/s rpc ping" echo -sockets 1000 -rate $ECHO_RATE -duration 10s -warmup 2s -method ping
+			run $server "echo 1000 @${ECHO_RATE}/s via rpc proxy" echo -sockets 1000 -rate $ECHO_RATE -duration 10s -warmup 2s
+		else
+			run $server "echo 1000 @${ECHO_RATE}/s" echo -sockets 1000 -rate $ECHO_RATE -duration 10s -warmup 2s
+		fi
+	done
+	run channels-webhook "echo 1000 @${ECHO_RATE}/s via webhook" echo -sockets 1000 -rate $ECHO_RATE -duration 10s -warmup 2s
+done
 each "churn 50" churn -concurrency 50 -duration 10s -warmup 1s
 echo "results in $OUT" >&2
 go run ./scripts/bench-chart -jsonl "$OUT" -rate 100 \

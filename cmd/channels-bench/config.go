@@ -63,7 +63,7 @@ var (
 var scenarios = []struct{ name, desc string }{
 	{"fanout", "N subscribers on one topic receive M messages published via the API or a pushing socket"},
 	{"idle", "N joined sockets held open: server memory and goroutines per socket"},
-	{"echo", "N sockets push echo and wait for the reply (closed loop): replies/s and latency"},
+	{"echo", "N sockets push echo and wait for the reply (closed loop, or paced with -rate): replies/s and latency"},
 	{"churn", "workers loop connect, join, leave, close: cycles/s, server RSS and threads"},
 	{"storm", "open N sockets as fast as possible: connects/s and failures"},
 }
@@ -93,7 +93,7 @@ func newFlagSet(cfg *config) *flag.FlagSet {
 	fs.StringVar(&cfg.topic, "topic", "bench:load", "topic (idle: prefix of the per-socket topics)")
 	fs.IntVar(&cfg.sockets, "sockets", 100, "sockets (fanout: subscribers)")
 	fs.IntVar(&cfg.messages, "messages", 1000, "fanout: messages to publish")
-	fs.Float64Var(&cfg.rate, "rate", 0, "fanout: messages per second (0: as fast as possible)")
+	fs.Float64Var(&cfg.rate, "rate", 0, "fanout: messages per second (0: as fast as possible); echo: pushes per second across all sockets, paced open loop with at most one in flight per socket (0: closed loop)")
 	fs.IntVar(&cfg.size, "size", 64, "payload size in bytes ({\"t\":…,\"s\":…,\"p\":\"…\"} padded)")
 	fs.DurationVar(&cfg.duration, "duration", 10*time.Second, "echo, churn: measured duration")
 	fs.DurationVar(&cfg.warmup, "warmup", 0, "unmeasured run before measuring (fanout: messages with s=-1)")
@@ -187,6 +187,8 @@ func (c *config) validate() error {
 		return errors.New("-topics must not be negative")
 	case c.inflight < 1:
 		return errors.New("-inflight must be at least 1")
+	case c.scenario == "echo" && c.rate > 0 && c.inflight != 1:
+		return errors.New("echo -rate paces one push in flight per socket: -inflight must be 1")
 	case c.concurrency < 1:
 		return errors.New("-concurrency must be at least 1")
 	case c.localIPs < 0:

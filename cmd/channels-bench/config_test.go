@@ -5,6 +5,7 @@ import (
 	"slices"
 	"strings"
 	"testing"
+	"time"
 )
 
 func TestParseCPUList(t *testing.T) {
@@ -44,6 +45,9 @@ func TestParseConfig(t *testing.T) {
 		{[]string{"fanout", "-via", "carrier-pigeon"}, "-via"},
 		{[]string{"fanout", "-via", "push", "-batch", "5"}, "-batch needs -via api"},
 		{[]string{"echo", "-inflight", "0"}, "-inflight"},
+		{[]string{"echo", "-rate", "5000"}, ""},
+		{[]string{"echo", "-rate", "5000", "-inflight", "2"}, "-inflight must be 1"},
+		{[]string{"echo", "-rate", "-1"}, "-rate"},
 		{[]string{"echo", "-cpu", "x"}, "-cpu"},
 		{[]string{"churn", "extra"}, "unexpected argument"},
 	}
@@ -82,5 +86,27 @@ func TestWSURL(t *testing.T) {
 	}
 	if _, err := newDialer("ws://192.0.2.1/socket", phoenixV2, 10, 3, 1); err == nil {
 		t.Error("several source addresses accepted for a non-loopback server")
+	}
+}
+
+// The paced schedule spreads pushes evenly: socket i of n sends its k-th
+// push (i + k*n)/rate seconds after the start, so all sockets together
+// send rate pushes per second and no two are due at the same time.
+func TestPaceDue(t *testing.T) {
+	begin := time.Unix(1000, 0)
+	const n, rate = 4, 100.0
+	seen := map[time.Duration]bool{}
+	for i := range n {
+		p := pace{begin: begin, rate: rate, index: i, n: n}
+		for k := range 5 {
+			d := p.due(k).Sub(begin)
+			if want := time.Duration(i+k*n) * 10 * time.Millisecond; d != want {
+				t.Fatalf("socket %d push %d due at %v, want %v", i, k, d, want)
+			}
+			if seen[d] {
+				t.Fatalf("two pushes due at %v", d)
+			}
+			seen[d] = true
+		}
 	}
 }

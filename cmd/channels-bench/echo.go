@@ -7,7 +7,8 @@ import (
 	"time"
 )
 
-// echoer is one closed-loop socket of the echo scenario.
+// echoer is one socket of the echo scenario: closed loop (the next push
+// follows the reply) or, with -rate, paced (see runPaced).
 type echoer struct {
 	c          *client
 	hist       *Histogram
@@ -18,6 +19,7 @@ type echoer struct {
 	total      int64 // every reply, warm-up and drain included
 	errors     int64 // replies without the echoed timestamp
 	unanswered int64 // pushes still unanswered at the end
+	late       int64 // paced: pushes sent late because a reply was pending
 	endErr     error
 }
 
@@ -27,19 +29,22 @@ type echoWindow struct {
 	deadline   time.Time
 }
 
+// send writes one push (an RPC for Centrifugo) carrying the send time.
+func (s *echoer) send(cfg *config, topicJSON, eventJSON []byte) error {
+	s.seq++
+	s.lastSent = time.Now().UnixNano()
+	if s.c.proto == centrifugoJSON {
+		s.buf = appendRPC(s.buf[:0], s.c.nextRef(), eventJSON, s.lastSent, s.seq, cfg.size)
+	} else {
+		s.buf = appendPush(s.buf[:0], s.c.joinRef, s.c.nextRef(), topicJSON, eventJSON, s.lastSent, s.seq, cfg.size)
+	}
+	return s.c.write(s.buf)
+}
+
 // run keeps inflight pushes outstanding until the window ends, then waits
 // for the outstanding ones until the deadline.
 func (s *echoer) run(cfg *config, topicJSON, eventJSON []byte, w echoWindow) {
-	send := func() error {
-		s.seq++
-		s.lastSent = time.Now().UnixNano()
-		if s.c.proto == centrifugoJSON {
-			s.buf = appendRPC(s.buf[:0], s.c.nextRef(), eventJSON, s.lastSent, s.seq, cfg.size)
-		} else {
-			s.buf = appendPush(s.buf[:0], s.c.joinRef, s.c.nextRef(), topicJSON, eventJSON, s.lastSent, s.seq, cfg.size)
-		}
-		return s.c.write(s.buf)
-	}
+	send := func() error { return s.send(cfg, topicJSON, eventJSON) }
 	inflight := 0
 	for k := 0; k < cfg.inflight; k++ {
 		if err := send(); err != nil {
@@ -138,7 +143,11 @@ func runEcho(ctx context.Context, e *env, r *report) error {
 		wg.Add(1)
 		go func(s *echoer) {
 			defer wg.Done()
-			s.run(cfg, topicJSON, eventJSON, w)
+			if cfg.rate > 0 {
+				s.runPaced(cfg, topicJSON, eventJSON, w, pace{begin: begin, rate: cfg.rate, index: i, n: len(clients)})
+			} else {
+				s.run(cfg, topicJSON, eventJSON, w)
+			}
 		}(echoers[i])
 	}
 	if cfg.warmup > 0 {
@@ -157,7 +166,7 @@ func runEcho(ctx context.Context, e *env, r *report) error {
 	wg.Wait()
 
 	hist := newHistogram()
-	var replies, errs, unanswered int64
+	var replies, errs, unanswered, late int64
 	var failed int
 	var reason string
 	for _, s := range echoers {
@@ -165,6 +174,7 @@ func runEcho(ctx context.Context, e *env, r *report) error {
 		replies += s.replies
 		errs += s.errors
 		unanswered += s.unanswered
+		late += s.late
 		if s.endErr != nil {
 			failed++
 			if reason == "" {
@@ -173,6 +183,10 @@ func runEcho(ctx context.Context, e *env, r *report) error {
 		}
 	}
 	r.add("inflight", "in flight per socket", cfg.inflight, "")
+	if cfg.rate > 0 {
+		r.add("rate_target", "target rate", cfg.rate, "push/s (paced)")
+		r.add("late_pushes", "pushes sent late", late, "")
+	}
 	r.add("duration_s", "measured", cfg.duration.Seconds(), "s")
 	r.add("replies", "replies", replies, "")
 	r.add("replies_per_s", "replies/s", perSecond(replies, cfg.duration), "")

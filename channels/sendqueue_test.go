@@ -1,0 +1,185 @@
+package channels
+
+import (
+	"bytes"
+	"io"
+	"net"
+	"strings"
+	"sync/atomic"
+	"testing"
+	"time"
+)
+
+// countConn is a connection that counts its Write and SetWriteDeadline
+// calls. Not being a *net.TCPConn, it gets each batch as one Write.
+type countConn struct {
+	net.Conn
+	writes    atomic.Int64
+	deadlines atomic.Int64
+}
+
+func (c *countConn) Write(b []byte) (int, error) {
+	c.writes.Add(1)
+	return c.Conn.Write(b)
+}
+
+func (c *countConn) SetWriteDeadline(t time.Time) error {
+	c.deadlines.Add(1)
+	return c.Conn.SetWriteDeadline(t)
+}
+
+// tcpPair returns both ends of a loopback TCP connection.
+func tcpPair(t *testing.T) (server, peer *net.TCPConn) {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	accepted := make(chan net.Conn, 1)
+	go func() {
+		c, _ := ln.Accept()
+		accepted <- c
+	}()
+	pc, err := net.Dial("tcp", ln.Addr().String())
+	if err != nil {
+		t.Fatal(err)
+	}
+	sc := <-accepted
+	if sc == nil {
+		t.Fatal("accept failed")
+	}
+	t.Cleanup(func() { sc.Close(); pc.Close() })
+	return sc.(*net.TCPConn), pc.(*net.TCPConn)
+}
+
+// testFrame returns a text frame carrying s.
+func testFrame(s string) *Frame {
+	return finishFrame(append(newFrameBuf(len(s)), s...), false)
+}
+
+// readExactly reads len(want) bytes from c (giving up after a generous
+// bound) and fails unless they equal want.
+func readExactly(t *testing.T, c net.Conn, want []byte) {
+	t.Helper()
+	c.SetReadDeadline(time.Now().Add(20 * time.Second))
+	got := make([]byte, len(want))
+	if _, err := io.ReadFull(c, got); err != nil {
+		t.Fatalf("reading %d bytes: %v", len(want), err)
+	}
+	if !bytes.Equal(got, want) {
+		t.Fatalf("peer read %q, want %q", got, want)
+	}
+}
+
+// Frames sent within the write delay reach the peer complete and in order,
+// in fewer writes than frames. The frames are spread out (5 ms apart, 100
+// ms in all, well within the 1 s delay) so that without a delay each would
+// be written on its own.
+func TestSendQueueWriteDelayCoalesces(t *testing.T) {
+	sc, pc := tcpPair(t)
+	cc := &countConn{Conn: sc}
+	q := newSendQueue(cc, time.Minute, 1<<20)
+	q.setWriteDelay(MaxWriteDelay)
+
+	const n = 20
+	var want []byte
+	for i := range n {
+		f := testFrame(strings.Repeat("x", i))
+		want = append(want, f.Wire()...)
+		if !q.Send(f) {
+			t.Fatalf("frame %d not queued", i)
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+	readExactly(t, pc, want)
+	if w := cc.writes.Load(); w >= n {
+		t.Fatalf("%d frames took %d writes, want fewer", n, w)
+	}
+}
+
+// A close frame ends the write delay: queued frames and the close frame
+// are written without waiting for the delay to pass.
+func TestSendQueueWriteDelayCloseFlushes(t *testing.T) {
+	sc, pc := tcpPair(t)
+	q := newSendQueue(sc, time.Minute, 1<<20)
+	q.setWriteDelay(time.Hour) // beyond any test timeout: only the kick ends it
+
+	f := testFrame("last words")
+	q.Send(f)
+	q.Close(CloseGoingAway, "bye")
+	want := append(append([]byte{}, f.Wire()...), closeFrame(CloseGoingAway, "bye").Wire()...)
+	readExactly(t, pc, want)
+}
+
+// A batch reaching half of the byte budget is written without waiting
+// for the delay, so that a burst within the delay is not taken for a slow
+// consumer.
+func TestSendQueueWriteDelayFullBatchFlushes(t *testing.T) {
+	sc, pc := tcpPair(t)
+	q := newSendQueue(sc, time.Minute, 4096)
+	q.setWriteDelay(time.Hour)
+
+	var want []byte
+	for want == nil || 2*len(want) < 4096 {
+		f := testFrame(strings.Repeat("y", 200))
+		want = append(want, f.Wire()...)
+		if !q.Send(f) {
+			t.Fatal("frame not queued")
+		}
+	}
+	readExactly(t, pc, want)
+	if q.Slow() {
+		t.Fatal("socket taken for a slow consumer")
+	}
+}
+
+// The write deadline is set once for writes that follow each other well
+// within half of the write timeout, not once per write.
+func TestSendQueueDeadlineRefreshedRarely(t *testing.T) {
+	sc, pc := tcpPair(t)
+	cc := &countConn{Conn: sc}
+	q := newSendQueue(cc, time.Hour, 1<<20)
+
+	for i := range 20 {
+		f := testFrame(strings.Repeat("z", i))
+		q.Send(f)
+		readExactly(t, pc, f.Wire()) // one write per frame
+	}
+	if d := cc.deadlines.Load(); d != 1 {
+		t.Fatalf("write deadline set %d times over 20 writes, want 1", d)
+	}
+}
+
+// A peer that stops reading is disconnected: the blocked write fails at
+// its deadline and the write side ends.
+func TestSendQueueStuckPeerDisconnected(t *testing.T) {
+	sc, pc := tcpPair(t)
+	sc.SetWriteBuffer(4096)
+	pc.SetReadBuffer(4096)
+	const timeout = 200 * time.Millisecond
+	q := newSendQueue(sc, timeout, 1<<30)
+
+	chunk := strings.Repeat("s", 60000)
+	for range 200 { // 12 MB: more than loopback buffers hold
+		if !q.Send(testFrame(chunk)) {
+			t.Fatal("frame not queued")
+		}
+	}
+	// The bound is generous: the guarantee is timeout/2 to timeout after
+	// the write that blocks began; this only asserts that it happens.
+	select {
+	case <-q.flushed:
+	case <-time.After(30 * time.Second):
+		t.Fatal("stuck peer was not disconnected")
+	}
+	if q.Send(testFrame("after")) {
+		t.Fatal("frame queued after the write side ended")
+	}
+	// The connection is closed: the peer sees the end of the stream once
+	// it drains what was buffered.
+	pc.SetReadDeadline(time.Now().Add(20 * time.Second))
+	if _, err := io.Copy(io.Discard, pc); err != nil && !strings.Contains(err.Error(), "reset") {
+		t.Fatalf("peer read: %v", err)
+	}
+}
