@@ -1,0 +1,112 @@
+package channels
+
+import (
+	"bufio"
+	"net"
+	"net/http"
+)
+
+// An idle socket's reader goroutine is parked until the peer sends
+// something. Where it parks decides its stack size: the garbage collector
+// halves a parked goroutine's stack only while less than a quarter of it is
+// in use. Parked inside gorilla's ReadMessage (NextReader, advanceFrame,
+// bufio, net.Conn.Read) the reader used more than 2 KB of stack, so its
+// stack stayed at 8 KB once a join had grown it. The read loop therefore
+// waits for input on its own, in a shallow frame, with a one-byte read
+// through readConn, and only calls gorilla once a byte has arrived: the
+// parked stack then shrinks to 4 KB.
+//
+// Waiting must not happen while gorilla's read buffer still holds bytes of
+// the next frame (pipelined frames): the socket's bufio.Reader is therefore
+// created here, handed to gorilla by the hijack (gorilla reuses a hijacked
+// reader of more than 256 bytes when Upgrader.ReadBufferSize is 0), and
+// checked with Buffered before each wait.
+
+// Gorilla reuses the hijacked reader only if it holds more than 256 bytes;
+// a smaller buffer would make gorilla allocate its own, invisible one.
+const _ = uint(readBufferSize - 257)
+
+// readConn is the net.Conn gorilla reads from. It holds the byte that wait
+// read, or the error wait met, and hands it to the next Read: gorilla sees
+// the same stream, and the same errors, as from the connection itself.
+// Writes and deadlines go straight to the connection.
+type readConn struct {
+	net.Conn
+	err  error // returned by the next Read when no byte is held
+	one  [1]byte
+	held bool
+}
+
+// Read returns the held byte or error first, then reads the connection.
+func (c *readConn) Read(p []byte) (int, error) {
+	if len(p) == 0 {
+		return 0, nil
+	}
+	if c.held {
+		c.held = false
+		p[0] = c.one[0]
+		return 1, nil
+	}
+	if err := c.err; err != nil {
+		c.err = nil
+		return 0, err
+	}
+	return c.Conn.Read(p)
+}
+
+// wait blocks until the peer sends a byte or the read fails (read
+// deadline, closed connection); the byte or the error is kept for the
+// next Read.
+func (c *readConn) wait() {
+	n, err := c.Conn.Read(c.one[:])
+	if n == 1 {
+		c.held = true
+		return
+	}
+	if err == nil {
+		return // a zero-byte read without error: the next Read reads again
+	}
+	c.err = err
+}
+
+// pending reports whether input is already at hand: a held byte or error,
+// or bytes in the socket's read buffer.
+func (c *readConn) pending(br *bufio.Reader) bool {
+	return c.held || c.err != nil || br.Buffered() > 0
+}
+
+// readHijacker wraps the response writer that can hijack the connection,
+// so that gorilla reads through a readConn and a read buffer the socket
+// can inspect.
+type readHijacker struct {
+	http.ResponseWriter
+	hj http.Hijacker
+
+	rc *readConn     // set by a successful Hijack
+	br *bufio.Reader // set by a successful Hijack
+}
+
+// Hijack hijacks the connection and substitutes the readConn and a
+// readBufferSize reader for it. When the client sent data before the
+// handshake completed, the HTTP server's reader is passed through as is
+// (gorilla refuses the upgrade then).
+func (h *readHijacker) Hijack() (net.Conn, *bufio.ReadWriter, error) {
+	nc, brw, err := h.hj.Hijack()
+	if err != nil || brw.Reader.Buffered() > 0 {
+		return nc, brw, err
+	}
+	h.rc = &readConn{Conn: nc}
+	h.br = bufio.NewReaderSize(h.rc, readBufferSize)
+	return h.rc, bufio.NewReadWriter(h.br, brw.Writer), nil
+}
+
+// newReadHijacker wraps w's hijacker (see hijackable), or returns nil when
+// w cannot hijack.
+func newReadHijacker(w http.ResponseWriter) *readHijacker {
+	inner := hijackable(w)
+	hj, ok := inner.(http.Hijacker)
+	if !ok {
+		return nil
+	}
+	return &readHijacker{ResponseWriter: inner, hj: hj}
+}
