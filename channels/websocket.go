@@ -66,13 +66,12 @@ func (h *Hub) ServeWebSocket(w http.ResponseWriter, r *http.Request) error {
 	s := &Socket{
 		hub:        h,
 		ser:        ser,
-		vsn:        vsn,
+		vsn:        strings.Clone(vsn), // not a slice of the request line, which it would pin
 		transport:  "websocket",
 		remoteAddr: r.RemoteAddr,
 		remoteIP:   cfg.clientIP(r),
 		params:     params,
 		headers:    lowerHeaders(r.Header),
-		channels:   make(map[string]*subscription),
 	}
 	if !hasVsn {
 		s.vsn = "1.0.0"
@@ -165,6 +164,9 @@ func (h *Hub) connect(cfg *Config, s *Socket, r *http.Request) error {
 		vars.Assigns[a.Key] = v
 	}
 	s.assigns = vars.Assigns
+	if len(s.assigns) == 0 {
+		s.assigns = nil // no empty map per socket (and per channel: maps.Clone keeps nil)
+	}
 	if cfg.Rules.ID != nil {
 		v, err := cfg.Rules.ID.EvalValue(vars)
 		if err != nil {
