@@ -4,6 +4,7 @@ import (
 	"bufio"
 	"net"
 	"net/http"
+	"sync"
 )
 
 // An idle socket's reader goroutine is parked until the peer sends
@@ -21,6 +22,12 @@ import (
 // created here, handed to gorilla by the hijack (gorilla reuses a hijacked
 // reader of more than 256 bytes when Upgrader.ReadBufferSize is 0), and
 // checked with Buffered before each wait.
+//
+// While it waits, the socket holds no read buffer either: the
+// bufio.Reader gorilla reads from is emptied (the zero value) and its
+// buffer goes back to a pool, and the next byte brings one back. Gorilla
+// never reads while the socket waits, and keeps no reference into the
+// buffer between messages (it copies payloads out).
 
 // Gorilla reuses the hijacked reader only if it holds more than 256 bytes;
 // a smaller buffer would make gorilla allocate its own, invisible one.
@@ -75,6 +82,27 @@ func (c *readConn) pending(br *bufio.Reader) bool {
 	return c.held || c.err != nil || br.Buffered() > 0
 }
 
+// readBuffers holds read buffers (as bufio.Readers) for sockets that
+// have input at hand.
+var readBuffers = sync.Pool{New: func() any { return bufio.NewReaderSize(nil, readBufferSize) }}
+
+// lendBuffer makes br a reader of rc with a pooled buffer and returns the
+// pooled reader, which must be handed back with returnBuffer.
+func lendBuffer(br *bufio.Reader, rc *readConn) *bufio.Reader {
+	lent := readBuffers.Get().(*bufio.Reader)
+	lent.Reset(rc)
+	*br = *lent
+	return lent
+}
+
+// returnBuffer empties br, which must hold no unread bytes that matter,
+// and puts the lent reader back in the pool.
+func returnBuffer(br, lent *bufio.Reader) {
+	*br = bufio.Reader{}
+	lent.Reset(nil)
+	readBuffers.Put(lent)
+}
+
 // readHijacker wraps the response writer that can hijack the connection,
 // so that gorilla reads through a readConn and a read buffer the socket
 // can inspect.
@@ -82,12 +110,13 @@ type readHijacker struct {
 	http.ResponseWriter
 	hj http.Hijacker
 
-	rc *readConn     // set by a successful Hijack
-	br *bufio.Reader // set by a successful Hijack
+	rc   *readConn     // set by a successful Hijack
+	br   *bufio.Reader // set by a successful Hijack; gorilla reads from it
+	lent *bufio.Reader // the pooled reader whose buffer br uses
 }
 
 // Hijack hijacks the connection and substitutes the readConn and a
-// readBufferSize reader for it. When the client sent data before the
+// reader with a lent readBufferSize buffer for it. When the client sent data before the
 // handshake completed, the HTTP server's reader is passed through as is
 // (gorilla refuses the upgrade then).
 func (h *readHijacker) Hijack() (net.Conn, *bufio.ReadWriter, error) {
@@ -96,7 +125,8 @@ func (h *readHijacker) Hijack() (net.Conn, *bufio.ReadWriter, error) {
 		return nc, brw, err
 	}
 	h.rc = &readConn{Conn: nc}
-	h.br = bufio.NewReaderSize(h.rc, readBufferSize)
+	h.br = new(bufio.Reader)
+	h.lent = lendBuffer(h.br, h.rc)
 	return h.rc, bufio.NewReadWriter(h.br, brw.Writer), nil
 }
 

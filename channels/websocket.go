@@ -128,7 +128,7 @@ func (h *Hub) ServeWebSocket(w http.ResponseWriter, r *http.Request) error {
 	// HTTP server's goroutine, its deep stack (the middleware chain), the
 	// request and the connection's buffered writer are released, so an idle
 	// socket costs only its reader goroutine, read buffer and state.
-	go s.readLoop(conn, hj.rc, hj.br)
+	go s.readLoop(conn, hj.rc, hj.br, hj.lent)
 	return nil
 }
 
@@ -188,18 +188,22 @@ func (h *Hub) connect(cfg *Config, s *Socket, r *http.Request) error {
 // readLoop reads and handles frames until the socket ends, then releases
 // everything the socket holds. While no input is at hand it parks in
 // rc.wait, called from this shallow frame, so that the parked goroutine's
-// stack shrinks (see readconn.go); frames are read and handled in
-// readFrames and the end in endReading, deeper, only while there is input.
-func (s *Socket) readLoop(conn *websocket.Conn, rc *readConn, br *bufio.Reader) {
+// stack shrinks, and without a read buffer (see readconn.go); frames are
+// read and handled in readFrames and the end in endReading, deeper, only
+// while there is input. br reads with lent's buffer on entry.
+func (s *Socket) readLoop(conn *websocket.Conn, rc *readConn, br, lent *bufio.Reader) {
 	idle := s.startReading(conn)
 	var endErr error
 	for endErr == nil {
 		if !rc.pending(br) {
+			returnBuffer(br, lent)
 			s.q.extendRead(idle)
 			rc.wait()
+			lent = lendBuffer(br, rc)
 		}
 		endErr = s.readFrames(conn, rc, br, idle)
 	}
+	returnBuffer(br, lent)
 	s.endReading(endErr, idle)
 }
 
