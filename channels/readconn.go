@@ -13,7 +13,7 @@ import (
 // in use. Parked inside gorilla's ReadMessage (NextReader, advanceFrame,
 // bufio, net.Conn.Read) the reader used more than 2 KB of stack, so its
 // stack stayed at 8 KB once a join had grown it. The read loop therefore
-// waits for input on its own, in a shallow frame, with a one-byte read
+// waits for input on its own, in a shallow frame, with a small read
 // through readConn, and only calls gorilla once a byte has arrived: the
 // parked stack then shrinks to 4 KB.
 //
@@ -25,7 +25,7 @@ import (
 //
 // While it waits, the socket holds no read buffer either: the
 // bufio.Reader gorilla reads from is emptied (the zero value) and its
-// buffer goes back to a pool, and the next byte brings one back. Gorilla
+// buffer goes back to a pool, and the next input brings one back. Gorilla
 // never reads while the socket waits, and keeps no reference into the
 // buffer between messages (it copies payloads out).
 
@@ -33,26 +33,32 @@ import (
 // a smaller buffer would make gorilla allocate its own, invisible one.
 const _ = uint(readBufferSize - 257)
 
-// readConn is the net.Conn gorilla reads from. It holds the byte that wait
-// read, or the error wait met, and hands it to the next Read: gorilla sees
-// the same stream, and the same errors, as from the connection itself.
-// Writes and deadlines go straight to the connection.
+// waitReadSize is how much the wait reads at once. A small message
+// (heartbeat, push) arrives whole in it, so waking costs no more reads
+// than before; only the rest of a larger one takes a second read.
+const waitReadSize = 128
+
+// readConn is the net.Conn gorilla reads from. It holds the bytes that
+// wait read, then the error wait met, and hands them to the next Reads:
+// gorilla sees the same stream, and the same errors, as from the
+// connection itself. Writes and deadlines go straight to the connection.
 type readConn struct {
 	net.Conn
-	err  error // returned by the next Read when no byte is held
-	one  [1]byte
-	held bool
+	err  error // returned by the next Read once the held bytes are read
+	buf  [waitReadSize]byte
+	r, w uint8 // held bytes: buf[r:w]
 }
 
-// Read returns the held byte or error first, then reads the connection.
+// Read returns the held bytes, then the held error, then reads the
+// connection.
 func (c *readConn) Read(p []byte) (int, error) {
 	if len(p) == 0 {
 		return 0, nil
 	}
-	if c.held {
-		c.held = false
-		p[0] = c.one[0]
-		return 1, nil
+	if c.r < c.w {
+		n := copy(p, c.buf[c.r:c.w])
+		c.r += uint8(n)
+		return n, nil
 	}
 	if err := c.err; err != nil {
 		c.err = nil
@@ -61,25 +67,18 @@ func (c *readConn) Read(p []byte) (int, error) {
 	return c.Conn.Read(p)
 }
 
-// wait blocks until the peer sends a byte or the read fails (read
-// deadline, closed connection); the byte or the error is kept for the
-// next Read.
+// wait blocks until the peer sends something or the read fails (read
+// deadline, closed connection); what it read, and the error, are kept
+// for the next Reads.
 func (c *readConn) wait() {
-	n, err := c.Conn.Read(c.one[:])
-	if n == 1 {
-		c.held = true
-		return
-	}
-	if err == nil {
-		return // a zero-byte read without error: the next Read reads again
-	}
-	c.err = err
+	n, err := c.Conn.Read(c.buf[:])
+	c.r, c.w, c.err = 0, uint8(n), err
 }
 
-// pending reports whether input is already at hand: a held byte or error,
+// pending reports whether input is already at hand: held bytes or error,
 // or bytes in the socket's read buffer.
 func (c *readConn) pending(br *bufio.Reader) bool {
-	return c.held || c.err != nil || br.Buffered() > 0
+	return c.r < c.w || c.err != nil || br.Buffered() > 0
 }
 
 // readBuffers holds read buffers (as bufio.Readers) for sockets that
