@@ -38,6 +38,9 @@ const _ = uint(readBufferSize - 257)
 // than before; only the rest of a larger one takes a second read.
 const waitReadSize = 128
 
+// The held bytes are indexed with uint8.
+const _ = uint8(waitReadSize)
+
 // readConn is the net.Conn gorilla reads from. It holds the bytes that
 // wait read, then the error wait met, and hands them to the next Reads:
 // gorilla sees the same stream, and the same errors, as from the
