@@ -19,10 +19,10 @@ import (
 // control frame of its own; the socket's frames bypass gorilla's writer.
 var writeBufferPool = &sync.Pool{}
 
-// readBufferSize is the per-socket read buffer. Phoenix frames are small;
-// larger frames are read in several reads. A socket holds this buffer for
-// its whole life, so it dominates idle memory together with the reader's
-// stack.
+// readBufferSize is the read buffer of a socket that is reading. Phoenix
+// frames are small; larger frames are read in several reads. A socket
+// borrows the buffer from a pool only while input is at hand (see
+// readconn.go), so idle sockets hold none.
 const readBufferSize = 512
 
 // ServeWebSocket runs the Phoenix WebSocket transport for one request to
@@ -127,7 +127,8 @@ func (h *Hub) ServeWebSocket(w http.ResponseWriter, r *http.Request) error {
 	// The read loop runs on its own goroutine and ServeHTTP returns: the
 	// HTTP server's goroutine, its deep stack (the middleware chain), the
 	// request and the connection's buffered writer are released, so an idle
-	// socket costs only its reader goroutine, read buffer and state.
+	// socket costs only its reader goroutine (parked with a small stack, see
+	// readconn.go) and state.
 	go s.readLoop(conn, hj.rc, hj.br, hj.lent)
 	return nil
 }
