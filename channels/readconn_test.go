@@ -129,3 +129,33 @@ func TestChannelList(t *testing.T) {
 		t.Fatalf("empty list keeps its array: %v", l)
 	}
 }
+
+// readConn hands what wait read to the next Reads, in pieces if they are
+// small, and then the error wait met, as the connection would have.
+func TestReadConnHandsOverWaitedInput(t *testing.T) {
+	client, server := net.Pipe()
+	defer server.Close()
+	rc := &readConn{Conn: server}
+	go func() {
+		client.Write([]byte("hello"))
+		client.Close()
+	}()
+	rc.wait()
+	if rc.r != 0 || rc.w != 5 || rc.err != nil {
+		t.Fatalf("after wait: r=%d w=%d err=%v", rc.r, rc.w, rc.err)
+	}
+	p := make([]byte, 3)
+	if n, err := rc.Read(p); n != 3 || err != nil || string(p) != "hel" {
+		t.Fatalf("first read: %d %v %q", n, err, p[:n])
+	}
+	if n, err := rc.Read(p); n != 2 || err != nil || string(p[:2]) != "lo" {
+		t.Fatalf("second read: %d %v %q", n, err, p[:n])
+	}
+	rc.wait() // the peer closed: wait meets EOF and keeps it
+	if n, err := rc.Read(p); n != 0 || err == nil {
+		t.Fatalf("read after close: %d %v, want an error", n, err)
+	}
+	if n, err := rc.Read(p[:0]); n != 0 || err != nil {
+		t.Fatalf("empty read: %d %v", n, err)
+	}
+}
