@@ -10,7 +10,7 @@ import (
 // newTestSubscriber returns a subscription whose send queue collects frames
 // without a writer (writing is preset, so no goroutine starts).
 func newTestSubscriber(h *Hub, ser Serializer, topic string) *subscription {
-	s := &Socket{hub: h, ser: ser, channels: map[string]*subscription{}}
+	s := &Socket{hub: h, ser: ser}
 	s.q = &sendQueue{maxBytes: 1 << 30, writing: true, pending: make([]*Frame, 0, 64), flushed: make(chan struct{})}
 	sub := &subscription{id: h.nextID.Add(1), sock: s, topic: topic}
 	h.topics.add(sub, func() {})

@@ -269,7 +269,7 @@ func (s *Socket) handleInUpstream(cfg *Config, sub *subscription, url string, m 
 	if answer.Stop != nil {
 		// The app asked to stop: no leave webhook for its own decision.
 		s.hub.unsubscribe(sub)
-		delete(s.channels, sub.topic)
+		s.channels.remove(sub.topic)
 		s.sendControlEvent(sub, EventClose, emptyObject)
 	}
 }

@@ -1,6 +1,7 @@
 package channels
 
 import (
+	"bufio"
 	"errors"
 	"net"
 	"net/http"
@@ -18,10 +19,10 @@ import (
 // control frame of its own; the socket's frames bypass gorilla's writer.
 var writeBufferPool = &sync.Pool{}
 
-// readBufferSize is the per-socket read buffer. Phoenix frames are small;
-// larger frames are read in several reads. A socket holds this buffer for
-// its whole life, so it dominates idle memory together with the reader's
-// stack.
+// readBufferSize is the read buffer of a socket that is reading. Phoenix
+// frames are small; larger frames are read in several reads. A socket
+// borrows the buffer from a pool only while input is at hand (see
+// readconn.go), so idle sockets hold none.
 const readBufferSize = 512
 
 // ServeWebSocket runs the Phoenix WebSocket transport for one request to
@@ -65,13 +66,12 @@ func (h *Hub) ServeWebSocket(w http.ResponseWriter, r *http.Request) error {
 	s := &Socket{
 		hub:        h,
 		ser:        ser,
-		vsn:        vsn,
+		vsn:        strings.Clone(vsn), // not a slice of the request line, which it would pin
 		transport:  "websocket",
 		remoteAddr: r.RemoteAddr,
 		remoteIP:   cfg.clientIP(r),
 		params:     params,
 		headers:    lowerHeaders(r.Header),
-		channels:   make(map[string]*subscription),
 	}
 	if !hasVsn {
 		s.vsn = "1.0.0"
@@ -88,22 +88,35 @@ func (h *Hub) ServeWebSocket(w http.ResponseWriter, r *http.Request) error {
 
 	var upgradeErr *HTTPError
 	up := websocket.Upgrader{
-		Subprotocols:    []string{"phoenix"},
-		CheckOrigin:     func(*http.Request) bool { return true }, // checked above
-		ReadBufferSize:  readBufferSize,
+		Subprotocols: []string{"phoenix"},
+		CheckOrigin:  func(*http.Request) bool { return true }, // checked above
+		// ReadBufferSize 0: gorilla reuses the hijacked reader, which
+		// readHijacker makes readBufferSize bytes (see readconn.go).
 		WriteBufferPool: writeBufferPool,
 		Error: func(_ http.ResponseWriter, _ *http.Request, status int, reason error) {
 			upgradeErr = &HTTPError{Status: status, Err: reason}
 		},
 	}
-	conn, err := up.Upgrade(hijackable(w), r, nil)
+	hj := newReadHijacker(w)
+	var uw http.ResponseWriter = w
+	if hj != nil {
+		uw = hj
+	}
+	conn, err := up.Upgrade(uw, r, nil)
 	if err != nil {
 		if upgradeErr != nil {
 			return upgradeErr
 		}
 		return &HTTPError{Status: http.StatusBadRequest, Err: err}
 	}
-	s.q = newSendQueue(conn.NetConn(), cfg.WriteTimeout, cfg.MaxQueueSize)
+	if hj == nil || hj.rc == nil {
+		// Upgrade succeeds only after a hijack, which sets rc.
+		conn.Close()
+		return &HTTPError{Status: http.StatusInternalServerError, Err: errors.New("websocket upgrade without hijack")}
+	}
+	// The send queue writes to the connection itself: writev needs the
+	// *net.TCPConn, not the readConn wrapper.
+	s.q = newSendQueue(hj.rc.Conn, cfg.WriteTimeout, cfg.MaxQueueSize)
 	s.q.setWriteDelay(cfg.WriteDelay)
 	if !h.register(s) {
 		s.q.Close(CloseGoingAway, "shutdown")
@@ -115,8 +128,9 @@ func (h *Hub) ServeWebSocket(w http.ResponseWriter, r *http.Request) error {
 	// The read loop runs on its own goroutine and ServeHTTP returns: the
 	// HTTP server's goroutine, its deep stack (the middleware chain), the
 	// request and the connection's buffered writer are released, so an idle
-	// socket costs only its reader goroutine, read buffer and state.
-	go s.readLoop(conn)
+	// socket costs only its reader goroutine (parked with a small stack, see
+	// readconn.go) and state.
+	go s.readLoop(conn, hj.rc, hj.br, hj.lent)
 	return nil
 }
 
@@ -152,6 +166,9 @@ func (h *Hub) connect(cfg *Config, s *Socket, r *http.Request) error {
 		vars.Assigns[a.Key] = v
 	}
 	s.assigns = vars.Assigns
+	if len(s.assigns) == 0 {
+		s.assigns = nil // no empty map per socket (and per channel: maps.Clone keeps nil)
+	}
 	if cfg.Rules.ID != nil {
 		v, err := cfg.Rules.ID.EvalValue(vars)
 		if err != nil {
@@ -171,10 +188,33 @@ func (h *Hub) connect(cfg *Config, s *Socket, r *http.Request) error {
 }
 
 // readLoop reads and handles frames until the socket ends, then releases
-// everything the socket holds.
-func (s *Socket) readLoop(conn *websocket.Conn) {
+// everything the socket holds. While no input is at hand it parks in
+// rc.wait, called from this shallow frame, so that the parked goroutine's
+// stack shrinks, and without a read buffer (see readconn.go); frames are
+// read and handled in readFrames and the end in endReading, deeper, only
+// while there is input. br reads with lent's buffer on entry.
+func (s *Socket) readLoop(conn *websocket.Conn, rc *readConn, br, lent *bufio.Reader) {
+	idle := s.startReading(conn)
+	var endErr error
+	for endErr == nil {
+		if !rc.pending(br) {
+			returnBuffer(br, lent)
+			s.q.extendRead(idle)
+			rc.wait()
+			lent = lendBuffer(br, rc)
+		}
+		endErr = s.readFrames(conn, rc, br, idle)
+	}
+	returnBuffer(br, lent)
+	s.endReading(endErr, idle)
+}
+
+// startReading installs the control frame handlers and returns the idle
+// timeout.
+//
+//go:noinline
+func (s *Socket) startReading(conn *websocket.Conn) time.Duration {
 	cfg := s.hub.Config()
-	log := cfg.Logger
 	idle := cfg.IdleTimeout
 	conn.SetReadLimit(cfg.MaxFrameSize)
 	conn.SetPingHandler(func(data string) error {
@@ -194,38 +234,56 @@ func (s *Socket) readLoop(conn *websocket.Conn) {
 		}
 		return nil
 	})
-	if c := log.Check(zap.DebugLevel, "socket connected"); c != nil {
+	if c := cfg.Logger.Check(zap.DebugLevel, "socket connected"); c != nil {
 		c.Write(zap.String("socket_id", s.id), zap.String("remote", s.remoteAddr), zap.String("vsn", s.vsn))
 	}
+	return idle
+}
 
-	var endErr error
+// readFrames reads and handles messages until no input is left at hand
+// (it returns nil) or reading fails (it returns the error).
+//
+//go:noinline
+func (s *Socket) readFrames(conn *websocket.Conn, rc *readConn, br *bufio.Reader, idle time.Duration) error {
+	log := s.hub.logger()
 	for {
 		s.q.extendRead(idle)
 		mt, data, err := conn.ReadMessage()
 		if err != nil {
-			endErr = err
-			break
+			return err
 		}
 		if s.q.isClosing() {
-			continue // a close frame is queued: drain until the peer answers
+			// a close frame is queued: drain until the peer answers
+		} else {
+			s.hub.stats.messagesIn.Add(1)
+			switch {
+			case mt == websocket.TextMessage && !utf8.Valid(data):
+				s.hub.stats.invalidFrames.Add(1)
+				log.Info("closing socket: text frame is not valid UTF-8", zap.String("socket_id", s.id), zap.String("remote", s.remoteAddr))
+				s.q.Close(CloseInvalidPayload, "invalid utf-8")
+			default:
+				msg, err := s.ser.Decode(data, mt == websocket.BinaryMessage)
+				if err != nil {
+					s.hub.stats.invalidFrames.Add(1)
+					log.Info("closing socket: invalid message", zap.String("socket_id", s.id), zap.String("remote", s.remoteAddr), zap.Error(err))
+					s.q.Close(CloseInternalError, "invalid message")
+				} else {
+					s.handle(&msg)
+				}
+			}
 		}
-		s.hub.stats.messagesIn.Add(1)
-		if mt == websocket.TextMessage && !utf8.Valid(data) {
-			s.hub.stats.invalidFrames.Add(1)
-			log.Info("closing socket: text frame is not valid UTF-8", zap.String("socket_id", s.id), zap.String("remote", s.remoteAddr))
-			s.q.Close(CloseInvalidPayload, "invalid utf-8")
-			continue
+		if !rc.pending(br) {
+			return nil
 		}
-		msg, err := s.ser.Decode(data, mt == websocket.BinaryMessage)
-		if err != nil {
-			s.hub.stats.invalidFrames.Add(1)
-			log.Info("closing socket: invalid message", zap.String("socket_id", s.id), zap.String("remote", s.remoteAddr), zap.Error(err))
-			s.q.Close(CloseInternalError, "invalid message")
-			continue
-		}
-		s.handle(&msg)
 	}
+}
 
+// endReading ends the socket after reading failed with endErr.
+//
+//go:noinline
+func (s *Socket) endReading(endErr error, idle time.Duration) {
+	cfg := s.hub.Config()
+	log := cfg.Logger
 	switch {
 	case errors.Is(endErr, websocket.ErrReadLimit):
 		s.hub.stats.invalidFrames.Add(1)
