@@ -179,6 +179,9 @@ type Webhooks struct {
 	mu        sync.RWMutex
 	upstreams map[string]*webhookUpstream
 
+	h1mu    sync.Mutex
+	h1pools map[string]*h1Pool // lean HTTP/1.1 pools by dial address
+
 	qmu       sync.RWMutex // guards sends on queue against its close
 	queue     chan webhookJob
 	closed    bool
@@ -207,6 +210,7 @@ type webhookUpstream struct {
 	sem  chan struct{}
 	refs atomic.Int64 // calls holding this state; guards sweeping
 	br   webhookBreaker
+	h1   *h1Target // lean HTTP/1.1 target; nil = net/http
 }
 
 // NewWebhooks returns a client configured by cfg and starts its
@@ -237,6 +241,7 @@ func NewWebhooks(cfg WebhookConfig) *Webhooks {
 			},
 		},
 		upstreams: make(map[string]*webhookUpstream),
+		h1pools:   make(map[string]*h1Pool),
 		queue:     make(chan webhookJob, cfg.QueueSize),
 	}
 	if cfg.Secret != "" {
@@ -277,9 +282,19 @@ func (w *Webhooks) Call(ctx context.Context, url, event string, body []byte) (We
 			fmt.Errorf("webhook %s to %s: circuit open: %w", event, url, ErrUpstreamUnavailable)
 	}
 
-	callCtx, cancel := context.WithTimeout(ctx, w.cfg.Timeout)
-	resp, err := w.roundTrip(callCtx, up, url, event, body)
-	cancel()
+	var resp WebhookResponse
+	var err error
+	if up.h1 != nil {
+		deadline := start.Add(w.cfg.Timeout)
+		if d, ok := ctx.Deadline(); ok && d.Before(deadline) {
+			deadline = d
+		}
+		resp, err = w.roundTripH1(ctx, deadline, up, url, event, body)
+	} else {
+		callCtx, cancel := context.WithTimeout(ctx, w.cfg.Timeout)
+		resp, err = w.roundTrip(callCtx, up, url, event, body)
+		cancel()
+	}
 	resp.Latency = time.Since(start)
 
 	outcome := breakerSuccess
@@ -432,7 +447,7 @@ func (w *Webhooks) upstream(url string) *webhookUpstream {
 				}
 			}
 		}
-		up = &webhookUpstream{sem: make(chan struct{}, w.cfg.MaxConcurrency)}
+		up = &webhookUpstream{sem: make(chan struct{}, w.cfg.MaxConcurrency), h1: w.h1TargetOf(url)}
 		w.upstreams[url] = up
 	}
 	up.refs.Add(1)
@@ -452,6 +467,19 @@ func (up *webhookUpstream) acquire(ctx context.Context) error {
 	case <-ctx.Done():
 		return ctx.Err()
 	}
+}
+
+// acquireUntil is acquire with a deadline besides ctx; it builds a timer
+// only when it has to wait.
+func (up *webhookUpstream) acquireUntil(ctx context.Context, deadline time.Time) error {
+	select {
+	case up.sem <- struct{}{}:
+		return nil
+	default:
+	}
+	waitCtx, cancel := context.WithDeadline(ctx, deadline)
+	defer cancel()
+	return up.acquire(waitCtx)
 }
 
 // release returns a concurrency slot.
@@ -559,6 +587,7 @@ func (w *Webhooks) Close() {
 			w.log.Warn("webhook notifications abandoned at close", zap.Uint64("count", n))
 		}
 		w.transport.CloseIdleConnections()
+		w.closeH1Idle()
 	})
 }
 
