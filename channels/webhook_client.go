@@ -469,18 +469,41 @@ func (up *webhookUpstream) acquire(ctx context.Context) error {
 	}
 }
 
-// acquireUntil is acquire with a deadline besides ctx; it builds a timer
-// only when it has to wait.
+// acquireUntil is acquire with a deadline besides ctx. Waiting takes a
+// pooled timer rather than a context per call: with many callers queued
+// for the slots of one upstream, waiting is common.
 func (up *webhookUpstream) acquireUntil(ctx context.Context, deadline time.Time) error {
 	select {
 	case up.sem <- struct{}{}:
 		return nil
 	default:
 	}
-	waitCtx, cancel := context.WithDeadline(ctx, deadline)
-	defer cancel()
-	return up.acquire(waitCtx)
+	d := time.Until(deadline)
+	if d <= 0 {
+		return context.DeadlineExceeded
+	}
+	t, _ := slotTimers.Get().(*time.Timer)
+	if t == nil {
+		t = time.NewTimer(d)
+	} else {
+		t.Reset(d)
+	}
+	defer func() {
+		t.Stop() // since Go 1.23, a stopped timer delivers no stale tick
+		slotTimers.Put(t)
+	}()
+	select {
+	case up.sem <- struct{}{}:
+		return nil
+	case <-ctx.Done():
+		return ctx.Err()
+	case <-t.C:
+		return context.DeadlineExceeded
+	}
 }
+
+// slotTimers pools the timers of acquireUntil.
+var slotTimers sync.Pool
 
 // release returns a concurrency slot.
 func (up *webhookUpstream) release() { <-up.sem }

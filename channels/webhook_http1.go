@@ -121,6 +121,7 @@ type h1Pool struct {
 // h1Conn is one connection with its buffers.
 type h1Conn struct {
 	nc       net.Conn
+	io       *h1IO
 	br       *bufio.Reader
 	wbuf     []byte
 	reused   bool // has served a request before this one
@@ -209,7 +210,8 @@ func (p *h1Pool) dial(ctx context.Context, deadline time.Time) (*h1Conn, error) 
 	if err != nil {
 		return nil, fmt.Errorf("dial %s: %w", p.addr, err)
 	}
-	return &h1Conn{nc: nc, br: bufio.NewReaderSize(nc, h1ReadBufferSize)}, nil
+	cio := newH1IO(nc)
+	return &h1Conn{nc: nc, io: cio, br: bufio.NewReaderSize(cio, h1ReadBufferSize)}, nil
 }
 
 // aLongTimeAgo is a deadline in the past: it interrupts blocked I/O.
@@ -261,7 +263,7 @@ func (w *Webhooks) roundTripH1(ctx context.Context, deadline time.Time, up *webh
 // whether c can serve another request; retry that c failed before any
 // byte of an answer arrived, as a stale keep-alive connection does.
 func (w *Webhooks) exchangeH1(ctx context.Context, deadline time.Time, c *h1Conn, t *h1Target, url, event string, sig, body []byte) (resp WebhookResponse, keep, retry bool, err error) {
-	if err := c.nc.SetDeadline(deadline); err != nil {
+	if err := c.nc.SetReadDeadline(deadline); err != nil {
 		return resp, false, true, fmt.Errorf("webhook %s: %w: %w", event, ErrUpstreamUnavailable, err)
 	}
 	if ctx.Done() != nil {
@@ -273,10 +275,10 @@ func (w *Webhooks) exchangeH1(ctx context.Context, deadline time.Time, c *h1Conn
 		}()
 	}
 
+	// The first read writes the request (see h1IO), then waits for the
+	// first byte of the answer.
 	c.wbuf = appendH1Request(c.wbuf[:0], t, event, sig, body)
-	if _, err := c.nc.Write(c.wbuf); err != nil {
-		return resp, false, h1Stale(err), fmt.Errorf("webhook %s: %w: %w", event, ErrUpstreamUnavailable, h1ContextError(ctx, deadline, err))
-	}
+	c.io.send(c.wbuf, deadline)
 	if _, err := c.br.Peek(1); err != nil {
 		return resp, false, h1Stale(err), fmt.Errorf("webhook %s: %w: %w", event, ErrUpstreamUnavailable, h1ContextError(ctx, deadline, err))
 	}
@@ -296,7 +298,8 @@ func (w *Webhooks) exchangeH1(ctx context.Context, deadline time.Time, c *h1Conn
 				event, url, h.status, ErrUpstreamUnavailable, h1ContextError(ctx, deadline, err))
 		}
 	}
-	return resp, !h.close && !toEOF, false, nil
+	// Bytes past the answer mean the connection is out of step.
+	return resp, !h.close && !toEOF && c.br.Buffered() == 0, false, nil
 }
 
 // appendH1Request appends the request head and body to dst.
