@@ -67,7 +67,9 @@ type WebhookConfig struct {
 	// Secret is the HMAC key of X-Channels-Signature; empty = unsigned.
 	Secret string
 	// Timeout bounds one call, from waiting for a slot to the last byte of
-	// the answer.
+	// the answer. On http:// upstreams a timeout may fire up to
+	// Timeout/256 late (connection deadlines are moved lazily); caller
+	// deadlines and cancellations are exact.
 	Timeout time.Duration
 	// MaxResponseBytes caps an answer's body; a larger one is a failure.
 	MaxResponseBytes int64

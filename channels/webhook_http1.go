@@ -31,6 +31,9 @@ const (
 	// h1MaxKeptWriteBuffer is the largest request buffer kept with an
 	// idle connection.
 	h1MaxKeptWriteBuffer = 64 << 10
+	// h1DeadlineSlackDiv sets how late a call's timeout may fire on the
+	// lean path: Timeout/h1DeadlineSlackDiv.
+	h1DeadlineSlackDiv = 256
 	// h1MaxPools is the number of per-address pools kept before those
 	// without idle connections are swept.
 	h1MaxPools = 1024
@@ -120,12 +123,14 @@ type h1Pool struct {
 
 // h1Conn is one connection with its buffers.
 type h1Conn struct {
-	nc       net.Conn
-	io       *h1IO
-	br       *bufio.Reader
-	wbuf     []byte
-	reused   bool // has served a request before this one
-	idleFrom time.Time
+	nc     net.Conn
+	io     *h1IO
+	br     *bufio.Reader
+	wbuf   []byte
+	reused bool // has served a request before this one
+	// readDeadline is the read deadline set on nc.
+	readDeadline time.Time
+	idleFrom     time.Time
 }
 
 // get returns an idle connection, or nil.
@@ -263,8 +268,14 @@ func (w *Webhooks) roundTripH1(ctx context.Context, deadline time.Time, up *webh
 // whether c can serve another request; retry that c failed before any
 // byte of an answer arrived, as a stale keep-alive connection does.
 func (w *Webhooks) exchangeH1(ctx context.Context, deadline time.Time, c *h1Conn, t *h1Target, url, event string, sig, body []byte) (resp WebhookResponse, keep, retry bool, err error) {
-	if err := c.nc.SetReadDeadline(deadline); err != nil {
-		return resp, false, true, fmt.Errorf("webhook %s: %w: %w", event, ErrUpstreamUnavailable, err)
+	// A read deadline already set within slack after deadline is kept:
+	// moving the poller's timer on every call costs more than a timeout
+	// firing at most Timeout/h1DeadlineSlackDiv late.
+	if slack := w.cfg.Timeout / h1DeadlineSlackDiv; c.readDeadline.Before(deadline) || c.readDeadline.Sub(deadline) > slack {
+		c.readDeadline = deadline.Add(slack)
+		if err := c.nc.SetReadDeadline(c.readDeadline); err != nil {
+			return resp, false, true, fmt.Errorf("webhook %s: %w: %w", event, ErrUpstreamUnavailable, err)
+		}
 	}
 	if ctx.Done() != nil {
 		stop := context.AfterFunc(ctx, func() { c.nc.SetDeadline(aLongTimeAgo) })
