@@ -77,7 +77,13 @@ func (h *Hub) callHook(cfg *Config, url, event string, encode func([]byte) ([]by
 		return resp.Status, fmt.Errorf("%w: %s webhook answered %d", ErrUpstreamUnavailable, event, resp.Status)
 	}
 	if len(resp.Body) > 0 && resp.Status >= 200 && resp.Status < 300 && resp.Status != http.StatusNoContent {
-		if err := json.Unmarshal(resp.Body, out); err != nil {
+		var err error
+		if d, ok := out.(hookAnswerDecoder); ok {
+			err = d.decodeAnswer(resp.Body)
+		} else {
+			err = json.Unmarshal(resp.Body, out)
+		}
+		if err != nil {
 			cfg.Logger.Warn("webhook answer is not valid JSON",
 				zap.String("url", url), zap.String("event", event), zap.Int("status", resp.Status), zap.Duration("latency", resp.Latency), zap.Error(err))
 			return resp.Status, fmt.Errorf("%w: %s webhook answer: %v", ErrUpstreamUnavailable, event, err)
@@ -156,17 +162,7 @@ func (s *Socket) joinUpstream(cfg *Config, rule *ChannelRule, m *Message) (statu
 // its answer: broadcasts, broadcast_from, pushes, then the reply, then stop.
 func (s *Socket) handleInUpstream(cfg *Config, sub *subscription, url string, m *Message) {
 	body := func(b []byte) ([]byte, error) { return s.appendHandleInBody(b, sub.assigns, m) }
-	var answer struct {
-		Reply         *hookReply     `json:"reply"`
-		Broadcast     []hookMessage  `json:"broadcast"`
-		BroadcastFrom []hookMessage  `json:"broadcast_from"`
-		Push          []hookMessage  `json:"push"`
-		Assigns       map[string]any `json:"assigns"`
-		Presence      *hookPresence  `json:"presence"`
-		Stop          *struct {
-			Reason string `json:"reason"`
-		} `json:"stop"`
-	}
+	var answer handleInAnswer
 	if _, err := s.hub.callHook(cfg, url, "handle_in", body, &answer); err != nil {
 		s.replyError(sub.joinRef, m.Ref, m.Topic, reasonUpstreamUnavailable)
 		return
