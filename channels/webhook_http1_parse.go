@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"io"
 	"net/http/httputil"
+	"strings"
 )
 
 // This file is the response side of the lean HTTP/1.1 webhook client
@@ -163,12 +164,20 @@ func parseH1Length(v []byte) (int64, error) {
 // isH1Token reports whether b is an HTTP token (a header name).
 func isH1Token(b []byte) bool {
 	for _, c := range b {
-		if c <= ' ' || c >= 0x7f || bytes.IndexByte([]byte(`"(),/:;<=>?@[\]{}`), c) >= 0 {
+		if !h1TokenChars[c] {
 			return false
 		}
 	}
 	return true
 }
+
+// h1TokenChars marks the bytes allowed in an HTTP token (RFC 9110 tchar).
+var h1TokenChars = func() (t [256]bool) {
+	for c := '!'; c <= '~'; c++ {
+		t[c] = !strings.ContainsRune(`"(),/:;<=>?@[\]{}`, c)
+	}
+	return t
+}()
 
 // asciiEqualFold reports whether b equals the lower-case ASCII lower,
 // ignoring case.

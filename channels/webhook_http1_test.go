@@ -371,3 +371,60 @@ func TestWebhookH1PoolBoundAndClose(t *testing.T) {
 		}
 	}
 }
+
+func TestH1TokenChars(t *testing.T) {
+	for _, name := range []string{"Content-Length", "X-A_b.c~!#$%&'*+^`|"} {
+		if !isH1Token([]byte(name)) {
+			t.Errorf("%q is a token", name)
+		}
+	}
+	for _, name := range []string{"a b", "a:b", "a\x7fb", "é", `a"b`, "a\\b", "a{b"} {
+		if isH1Token([]byte(name)) {
+			t.Errorf("%q is not a token", name)
+		}
+	}
+}
+
+// BenchmarkWebhookCallH1 measures the client side alone: the server is a
+// loopback listener answering a fixed 204 without allocating.
+func BenchmarkWebhookCallH1(b *testing.B) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer ln.Close()
+	go func() {
+		for {
+			c, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			go func() {
+				defer c.Close()
+				buf := make([]byte, 64<<10)
+				answer := []byte("HTTP/1.1 204 No Content\r\n\r\n")
+				for {
+					// Requests are small: one read holds one request.
+					if _, err := c.Read(buf); err != nil {
+						return
+					}
+					if _, err := c.Write(answer); err != nil {
+						return
+					}
+				}
+			}()
+		}
+	}()
+	w := NewWebhooks(WebhookConfig{Secret: "bench"})
+	defer w.Close()
+	url := "http://" + ln.Addr().String() + "/hook"
+	body := []byte(`{"socket":{"id":"user_socket:42","transport":"websocket","vsn":"2.0.0","remote_ip":"127.0.0.1","assigns":{}},"topic":"room:lobby","event":"new_msg","payload":{"body":"hello"},"ref":"3","join_ref":"1"}`)
+	ctx := context.Background()
+	b.ReportAllocs()
+	for b.Loop() {
+		resp, err := w.Call(ctx, url, "handle_in", body)
+		if err != nil || resp.Status != http.StatusNoContent {
+			b.Fatalf("Call = %d, %v", resp.Status, err)
+		}
+	}
+}
