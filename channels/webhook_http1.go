@@ -68,10 +68,12 @@ func (w *Webhooks) h1TargetOf(rawURL string) *h1Target {
 	return &h1Target{pool: w.h1Pool(net.JoinHostPort(host, port)), host: u.Host, uri: uri}
 }
 
-// validH1HeaderValue reports whether s can go in a request head as is.
+// validH1HeaderValue reports whether s can go in a request head as is:
+// printable ASCII without spaces (net/http converts international host
+// names, so those stay with it).
 func validH1HeaderValue(s string) bool {
 	for i := range len(s) {
-		if c := s[i]; c < 0x20 || c == 0x7f || c == ' ' {
+		if c := s[i]; c <= ' ' || c >= 0x7f {
 			return false
 		}
 	}

@@ -127,8 +127,18 @@ func readOneH1Head(br *bufio.Reader) (h1Head, error) {
 func readH1Line(br *bufio.Reader, budget *int) ([]byte, error) {
 	line, err := br.ReadSlice('\n')
 	*budget -= len(line)
-	if *budget < 0 || errors.Is(err, bufio.ErrBufferFull) {
-		return nil, fmt.Errorf("%w: response head line or head over the limit", errH1Malformed)
+	if errors.Is(err, bufio.ErrBufferFull) && *budget >= 0 {
+		// A line longer than the read buffer: gather it (rare, allocates).
+		long := append([]byte(nil), line...)
+		for errors.Is(err, bufio.ErrBufferFull) && *budget >= 0 {
+			line, err = br.ReadSlice('\n')
+			*budget -= len(line)
+			long = append(long, line...)
+		}
+		line = long
+	}
+	if *budget < 0 {
+		return nil, fmt.Errorf("%w: response head over %d bytes", errH1Malformed, h1MaxHeadBytes)
 	}
 	if err != nil {
 		if err == io.EOF && len(line) > 0 {

@@ -53,6 +53,7 @@ func TestWebhookH1UsedForHTTPOnly(t *testing.T) {
 		"http://user:pw@127.0.0.1/":   false,
 		"http://[::1/hook":            false,
 		"ftp://127.0.0.1/hook":        false,
+		"http://bücher.example/hook":  false,
 	} {
 		if got := w.h1TargetOf(url) != nil; got != lean {
 			t.Errorf("lean client for %q = %v, want %v", url, got, lean)
@@ -200,6 +201,8 @@ func TestWebhookH1Answers(t *testing.T) {
 		reusable bool
 	}{
 		{"sized", "HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\n{}", 200, "{}", "", true},
+		{"long header line", "HTTP/1.1 200 OK\r\nX-Long: " + strings.Repeat("a", 10000) + "\r\nContent-Length: 2\r\n\r\n{}", 200, "{}", "", true},
+		{"head over the limit", "HTTP/1.1 200 OK\r\nX-Long: " + strings.Repeat("a", 70000) + "\r\n\r\n", 0, "", "over", false},
 		{"chunked with trailer", "HTTP/1.1 201 Created\r\nTransfer-Encoding: chunked\r\n\r\n1\r\n{\r\n1\r\n}\r\n0\r\nX-T: 1\r\n\r\n", 201, "{}", "", true},
 		{"interim answers", "HTTP/1.1 100 Continue\r\n\r\nHTTP/1.1 102 Processing\r\n\r\nHTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\n{}", 200, "{}", "", true},
 		{"until close", "HTTP/1.1 200 OK\r\n\r\n{}", 200, "{}", "", false},
