@@ -149,8 +149,10 @@ type WebhookStats struct {
 	Dropped uint64
 }
 
-// Webhooks is the HTTP client of webhook calls: one connection pool, and
-// per upstream URL a concurrency cap and a circuit breaker.
+// Webhooks is the HTTP client of webhook calls: connection pools (a lean
+// HTTP/1.1 client of its own for http:// upstreams, see webhook_http1.go;
+// net/http for https://), and per upstream URL a concurrency cap and a
+// circuit breaker.
 //
 // Circuit breaker, per URL: BreakerThreshold (default 5) consecutive
 // failures open the circuit. A failure is an ErrUpstreamUnavailable error
