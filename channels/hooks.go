@@ -31,27 +31,6 @@ const (
 // fails (timeout, connection error, non-2xx, unparsable answer).
 const reasonUpstreamUnavailable = "upstream_unavailable"
 
-// hookSocket is the "socket" object of every webhook call.
-type hookSocket struct {
-	ID        *string        `json:"id"`
-	Transport string         `json:"transport"`
-	Vsn       string         `json:"vsn"`
-	RemoteIP  string         `json:"remote_ip"`
-	Assigns   map[string]any `json:"assigns"`
-}
-
-func (s *Socket) hookSocket(assigns map[string]any) hookSocket {
-	hs := hookSocket{Transport: s.transport, Vsn: s.vsn, RemoteIP: s.remoteIP, Assigns: assigns}
-	if s.id != "" {
-		id := s.id
-		hs.ID = &id
-	}
-	if hs.Assigns == nil {
-		hs.Assigns = map[string]any{}
-	}
-	return hs
-}
-
 // hookMessage is a broadcast, broadcast_from or push item of a handle_in
 // answer.
 type hookMessage struct {
@@ -67,15 +46,18 @@ type hookReply struct {
 	Binary   *string         `json:"binary"`
 }
 
-// callHook POSTs a webhook and decodes a JSON answer into out (when the
-// answer has a body). It returns the HTTP status; err is set for transport
-// failures, non-2xx statuses other than those in okStatuses, and bodies
-// that are not valid JSON.
-func (h *Hub) callHook(cfg *Config, url, event string, body any, out any, okStatuses ...int) (int, error) {
+// callHook POSTs a webhook whose body encode appends, and decodes a JSON
+// answer into out (when the answer has a body). It returns the HTTP
+// status; err is set for transport failures, non-2xx statuses other than
+// those in okStatuses, and bodies that are not valid JSON.
+func (h *Hub) callHook(cfg *Config, url, event string, encode func([]byte) ([]byte, error), out any, okStatuses ...int) (int, error) {
 	if cfg.Webhooks == nil {
 		return 0, fmt.Errorf("%w: no webhook client configured", ErrUpstreamUnavailable)
 	}
-	raw, err := json.Marshal(body)
+	buf := getHookBody()
+	defer putHookBody(buf)
+	raw, err := encode(*buf)
+	*buf = raw[:0]
 	if err != nil {
 		return 0, fmt.Errorf("encoding %s webhook body: %w", event, err)
 	}
@@ -95,7 +77,13 @@ func (h *Hub) callHook(cfg *Config, url, event string, body any, out any, okStat
 		return resp.Status, fmt.Errorf("%w: %s webhook answered %d", ErrUpstreamUnavailable, event, resp.Status)
 	}
 	if len(resp.Body) > 0 && resp.Status >= 200 && resp.Status < 300 && resp.Status != http.StatusNoContent {
-		if err := json.Unmarshal(resp.Body, out); err != nil {
+		var err error
+		if d, ok := out.(hookAnswerDecoder); ok {
+			err = d.decodeAnswer(resp.Body)
+		} else {
+			err = json.Unmarshal(resp.Body, out)
+		}
+		if err != nil {
 			cfg.Logger.Warn("webhook answer is not valid JSON",
 				zap.String("url", url), zap.String("event", event), zap.Int("status", resp.Status), zap.Duration("latency", resp.Latency), zap.Error(err))
 			return resp.Status, fmt.Errorf("%w: %s webhook answer: %v", ErrUpstreamUnavailable, event, err)
@@ -113,12 +101,7 @@ func (h *Hub) connectUpstream(cfg *Config, s *Socket, g *Gate, r *http.Request) 
 			headers[name] = joinHeader(v)
 		}
 	}
-	body := struct {
-		Socket    hookSocket        `json:"socket"`
-		Params    map[string]any    `json:"params"`
-		Headers   map[string]string `json:"headers"`
-		AuthToken *string           `json:"auth_token"`
-	}{s.hookSocket(nil), s.params, headers, s.authToken}
+	body := func(b []byte) ([]byte, error) { return s.appendConnectBody(b, headers) }
 	var answer struct {
 		Status  string         `json:"status"`
 		ID      *string        `json:"id"`
@@ -145,12 +128,7 @@ func (h *Hub) connectUpstream(cfg *Config, s *Socket, g *Gate, r *http.Request) 
 // joinUpstream asks the join webhook. It returns the reply status and
 // response, and the channel assigns on success.
 func (s *Socket) joinUpstream(cfg *Config, rule *ChannelRule, m *Message) (status string, response Payload, assigns map[string]any, presence *hookPresence) {
-	body := struct {
-		Socket  hookSocket      `json:"socket"`
-		Topic   string          `json:"topic"`
-		Payload json.RawMessage `json:"payload"`
-		JoinRef json.RawMessage `json:"join_ref"`
-	}{s.hookSocket(s.assigns), m.Topic, jsonOrNull(m.Payload), rawRef(m.JoinRef)}
+	body := func(b []byte) ([]byte, error) { return s.appendJoinBody(b, m) }
 	var answer struct {
 		Status   string          `json:"status"`
 		Response json.RawMessage `json:"response"`
@@ -183,36 +161,13 @@ func (s *Socket) joinUpstream(cfg *Config, rule *ChannelRule, m *Message) (statu
 // handleInUpstream forwards a push to the handle_in webhook and carries out
 // its answer: broadcasts, broadcast_from, pushes, then the reply, then stop.
 func (s *Socket) handleInUpstream(cfg *Config, sub *subscription, url string, m *Message) {
-	body := struct {
-		Socket  hookSocket      `json:"socket"`
-		Topic   string          `json:"topic"`
-		Event   string          `json:"event"`
-		Payload json.RawMessage `json:"payload"`
-		Binary  *string         `json:"binary,omitempty"`
-		Ref     json.RawMessage `json:"ref"`
-		JoinRef json.RawMessage `json:"join_ref"`
-	}{Socket: s.hookSocket(sub.assigns), Topic: m.Topic, Event: m.Event, Payload: jsonOrNull(m.Payload),
-		Ref: rawRef(m.Ref), JoinRef: rawRef(m.JoinRef)}
-	if m.Payload.Binary {
-		b64 := base64.StdEncoding.EncodeToString(m.Payload.Data)
-		body.Binary = &b64
-	}
-	var answer struct {
-		Reply         *hookReply     `json:"reply"`
-		Broadcast     []hookMessage  `json:"broadcast"`
-		BroadcastFrom []hookMessage  `json:"broadcast_from"`
-		Push          []hookMessage  `json:"push"`
-		Assigns       map[string]any `json:"assigns"`
-		Presence      *hookPresence  `json:"presence"`
-		Stop          *struct {
-			Reason string `json:"reason"`
-		} `json:"stop"`
-	}
+	body := func(b []byte) ([]byte, error) { return s.appendHandleInBody(b, sub.assigns, m) }
+	var answer handleInAnswer
 	if _, err := s.hub.callHook(cfg, url, "handle_in", body, &answer); err != nil {
 		s.replyError(sub.joinRef, m.Ref, m.Topic, reasonUpstreamUnavailable)
 		return
 	}
-	log := cfg.Logger.With(zap.String("url", url), zap.String("topic", m.Topic), zap.String("event", m.Event))
+	log := &hookLogger{base: cfg.Logger, url: url, topic: m.Topic, event: m.Event}
 	for _, b := range answer.Broadcast {
 		s.hookBroadcast(log, sub, b, 0)
 	}
@@ -232,20 +187,20 @@ func (s *Socket) handleInUpstream(cfg *Config, sub *subscription, url string, m 
 			err = fmt.Errorf("event %q is reserved", p.Event)
 		}
 		if err != nil {
-			log.Warn("webhook push item skipped", zap.Error(err))
+			log.logger().Warn("webhook push item skipped", zap.Error(err))
 			continue
 		}
 		f, err := s.ser.EncodeMessage(sub.joinRef, nil, m.Topic, p.Event, payload)
 		if err != nil {
 			// A binary push to a V1 client: it gets an error reply instead.
-			log.Warn("webhook push not encodable for this client", zap.String("vsn", s.vsn), zap.Error(err))
+			log.logger().Warn("webhook push not encodable for this client", zap.String("vsn", s.vsn), zap.Error(err))
 			pushFailed = pushFailed || errors.Is(err, ErrBinaryUnsupported)
 			continue
 		}
 		s.send(f)
 	}
 	if answer.Presence != nil && len(answer.Presence.Meta) > 0 && string(answer.Presence.Meta) != "null" {
-		s.updatePresence(log, sub, answer.Presence.Meta)
+		s.updatePresence(log.logger(), sub, answer.Presence.Meta)
 	}
 	if answer.Assigns != nil {
 		sub.mergeAssigns(answer.Assigns)
@@ -260,7 +215,7 @@ func (s *Socket) handleInUpstream(cfg *Config, sub *subscription, url string, m 
 		}
 		response, err := answer.Reply.payload()
 		if err != nil {
-			log.Warn("webhook reply invalid", zap.Error(err))
+			log.logger().Warn("webhook reply invalid", zap.Error(err))
 			s.replyError(sub.joinRef, m.Ref, m.Topic, reasonUpstreamUnavailable)
 			break
 		}
@@ -274,8 +229,25 @@ func (s *Socket) handleInUpstream(cfg *Config, sub *subscription, url string, m 
 	}
 }
 
+// hookLogger builds the logger of a handle_in answer's problems on first
+// use, so that answers carried out without a problem log nothing and
+// allocate no fields.
+type hookLogger struct {
+	base              *zap.Logger
+	url, topic, event string
+	l                 *zap.Logger
+}
+
+// logger returns the base logger with the call's url, topic and event.
+func (h *hookLogger) logger() *zap.Logger {
+	if h.l == nil {
+		h.l = h.base.With(zap.String("url", h.url), zap.String("topic", h.topic), zap.String("event", h.event))
+	}
+	return h.l
+}
+
 // hookBroadcast publishes one broadcast item of a handle_in answer.
-func (s *Socket) hookBroadcast(log *zap.Logger, sub *subscription, b hookMessage, exclude uint64) {
+func (s *Socket) hookBroadcast(log *hookLogger, sub *subscription, b hookMessage, exclude uint64) {
 	payload, err := b.payload()
 	switch {
 	case err != nil:
@@ -287,11 +259,11 @@ func (s *Socket) hookBroadcast(log *zap.Logger, sub *subscription, b hookMessage
 		err = fmt.Errorf("event %q is reserved", b.Event)
 	}
 	if err != nil {
-		log.Warn("webhook broadcast item skipped", zap.Error(err))
+		log.logger().Warn("webhook broadcast item skipped", zap.Error(err))
 		return
 	}
 	if err := s.hub.Broadcast(context.Background(), sub.topic, b.Event, payload, exclude); err != nil {
-		log.Error("webhook broadcast failed", zap.Error(err))
+		log.logger().Error("webhook broadcast failed", zap.Error(err))
 	}
 }
 
@@ -329,12 +301,9 @@ func (s *Socket) notifyLeave(cfg *Config, sub *subscription, reason string) {
 		cfg.Logger.Warn("leave webhook skipped: no webhook client configured", zap.String("topic", sub.topic))
 		return
 	}
-	body, err := json.Marshal(struct {
-		Socket hookSocket `json:"socket"`
-		Topic  string     `json:"topic"`
-		Reason string     `json:"reason"`
-	}{s.hookSocket(sub.assigns), sub.topic, reason})
+	body, err := s.appendLeaveBody(nil, sub.assigns, sub.topic, reason)
 	if err != nil {
+		cfg.Logger.Warn("leave webhook skipped: body not encodable", zap.String("topic", sub.topic), zap.Error(err))
 		return
 	}
 	cfg.Webhooks.Notify(rule.LeaveUpstream, "leave", body)
@@ -347,12 +316,4 @@ func jsonOrNull(p Payload) json.RawMessage {
 		return json.RawMessage("null")
 	}
 	return p.JSON
-}
-
-// rawRef returns a ref as raw JSON.
-func rawRef(r Ref) json.RawMessage {
-	if r.IsNull() {
-		return json.RawMessage("null")
-	}
-	return json.RawMessage(r)
 }

@@ -67,7 +67,9 @@ type WebhookConfig struct {
 	// Secret is the HMAC key of X-Channels-Signature; empty = unsigned.
 	Secret string
 	// Timeout bounds one call, from waiting for a slot to the last byte of
-	// the answer.
+	// the answer. On http:// upstreams a timeout may fire up to
+	// Timeout/256 late (connection deadlines are moved lazily); caller
+	// deadlines and cancellations are exact.
 	Timeout time.Duration
 	// MaxResponseBytes caps an answer's body; a larger one is a failure.
 	MaxResponseBytes int64
@@ -147,8 +149,10 @@ type WebhookStats struct {
 	Dropped uint64
 }
 
-// Webhooks is the HTTP client of webhook calls: one connection pool, and
-// per upstream URL a concurrency cap and a circuit breaker.
+// Webhooks is the HTTP client of webhook calls: connection pools (a lean
+// HTTP/1.1 client of its own for http:// upstreams, see webhook_http1.go;
+// net/http for https://), and per upstream URL a concurrency cap and a
+// circuit breaker.
 //
 // Circuit breaker, per URL: BreakerThreshold (default 5) consecutive
 // failures open the circuit. A failure is an ErrUpstreamUnavailable error
@@ -179,6 +183,9 @@ type Webhooks struct {
 	mu        sync.RWMutex
 	upstreams map[string]*webhookUpstream
 
+	h1mu    sync.Mutex
+	h1pools map[string]*h1Pool // lean HTTP/1.1 pools by dial address
+
 	qmu       sync.RWMutex // guards sends on queue against its close
 	queue     chan webhookJob
 	closed    bool
@@ -207,6 +214,7 @@ type webhookUpstream struct {
 	sem  chan struct{}
 	refs atomic.Int64 // calls holding this state; guards sweeping
 	br   webhookBreaker
+	h1   *h1Target // lean HTTP/1.1 target; nil = net/http
 }
 
 // NewWebhooks returns a client configured by cfg and starts its
@@ -237,6 +245,7 @@ func NewWebhooks(cfg WebhookConfig) *Webhooks {
 			},
 		},
 		upstreams: make(map[string]*webhookUpstream),
+		h1pools:   make(map[string]*h1Pool),
 		queue:     make(chan webhookJob, cfg.QueueSize),
 	}
 	if cfg.Secret != "" {
@@ -277,9 +286,19 @@ func (w *Webhooks) Call(ctx context.Context, url, event string, body []byte) (We
 			fmt.Errorf("webhook %s to %s: circuit open: %w", event, url, ErrUpstreamUnavailable)
 	}
 
-	callCtx, cancel := context.WithTimeout(ctx, w.cfg.Timeout)
-	resp, err := w.roundTrip(callCtx, up, url, event, body)
-	cancel()
+	var resp WebhookResponse
+	var err error
+	if up.h1 != nil {
+		deadline := start.Add(w.cfg.Timeout)
+		if d, ok := ctx.Deadline(); ok && d.Before(deadline) {
+			deadline = d
+		}
+		resp, err = w.roundTripH1(ctx, deadline, up, url, event, body)
+	} else {
+		callCtx, cancel := context.WithTimeout(ctx, w.cfg.Timeout)
+		resp, err = w.roundTrip(callCtx, up, url, event, body)
+		cancel()
+	}
 	resp.Latency = time.Since(start)
 
 	outcome := breakerSuccess
@@ -432,7 +451,7 @@ func (w *Webhooks) upstream(url string) *webhookUpstream {
 				}
 			}
 		}
-		up = &webhookUpstream{sem: make(chan struct{}, w.cfg.MaxConcurrency)}
+		up = &webhookUpstream{sem: make(chan struct{}, w.cfg.MaxConcurrency), h1: w.h1TargetOf(url)}
 		w.upstreams[url] = up
 	}
 	up.refs.Add(1)
@@ -453,6 +472,42 @@ func (up *webhookUpstream) acquire(ctx context.Context) error {
 		return ctx.Err()
 	}
 }
+
+// acquireUntil is acquire with a deadline besides ctx. Waiting takes a
+// pooled timer rather than a context per call: with many callers queued
+// for the slots of one upstream, waiting is common.
+func (up *webhookUpstream) acquireUntil(ctx context.Context, deadline time.Time) error {
+	select {
+	case up.sem <- struct{}{}:
+		return nil
+	default:
+	}
+	d := time.Until(deadline)
+	if d <= 0 {
+		return context.DeadlineExceeded
+	}
+	t, _ := slotTimers.Get().(*time.Timer)
+	if t == nil {
+		t = time.NewTimer(d)
+	} else {
+		t.Reset(d)
+	}
+	defer func() {
+		t.Stop() // since Go 1.23, a stopped timer delivers no stale tick
+		slotTimers.Put(t)
+	}()
+	select {
+	case up.sem <- struct{}{}:
+		return nil
+	case <-ctx.Done():
+		return ctx.Err()
+	case <-t.C:
+		return context.DeadlineExceeded
+	}
+}
+
+// slotTimers pools the timers of acquireUntil.
+var slotTimers sync.Pool
 
 // release returns a concurrency slot.
 func (up *webhookUpstream) release() { <-up.sem }
@@ -559,6 +614,7 @@ func (w *Webhooks) Close() {
 			w.log.Warn("webhook notifications abandoned at close", zap.Uint64("count", n))
 		}
 		w.transport.CloseIdleConnections()
+		w.closeH1Idle()
 	})
 }
 
