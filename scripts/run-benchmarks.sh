@@ -43,6 +43,14 @@ start_server() { # name -> sets PID, URL, API
 		APP=$!
 		taskset -c 0 "$BIN/caddy-ch" run --config cmd/channels-bench/bench-webhook.Caddyfile >"$BIN/server.log" 2>&1 &
 		PID=$!; URL=ws://127.0.0.1:8091/socket; API=http://127.0.0.1:8091/socket/api/broadcast ;;
+	channels-intercept) # the published event intercepted (one drop if, one set), docs/intercept.md
+		taskset -c 0 "$BIN/caddy-ch" run --config cmd/channels-bench/bench-intercept.Caddyfile >"$BIN/server.log" 2>&1 &
+		PID=$!; URL=ws://127.0.0.1:8091/socket; API=http://127.0.0.1:8091/socket/api/broadcast ;;
+	channels-wd10) # bench.Caddyfile with write_delay 10ms (opt-in coalescing across time)
+		sed 's|^\t\tpath /socket$|\t\tpath /socket\n\t\twrite_delay 10ms|' cmd/channels-bench/bench.Caddyfile >"$BIN/wd10.Caddyfile"
+		grep -q 'write_delay 10ms' "$BIN/wd10.Caddyfile" || { echo "could not add write_delay to bench.Caddyfile" >&2; exit 1; }
+		taskset -c 0 "$BIN/caddy-ch" run --config "$BIN/wd10.Caddyfile" --adapter caddyfile >"$BIN/server.log" 2>&1 &
+		PID=$!; URL=ws://127.0.0.1:8091/socket; API=http://127.0.0.1:8091/socket/api/broadcast ;;
 	ceiling)
 		taskset -c 0 "$BIN/ceiling" -listen 127.0.0.1:8092 >"$BIN/server.log" 2>&1 &
 		PID=$!; URL=ws://127.0.0.1:8092/socket; API=http://127.0.0.1:8092/socket/api/broadcast ;;
@@ -89,6 +97,14 @@ each() { # label scenario flags...
 each "fanout 1000x$(scale 1000) max" fanout -sockets 1000 -messages "$(scale 1000)"
 each "fanout 1000 x 100/s" fanout -sockets 1000 -messages "$(scale 1000)" -rate 100
 each "fanout 5000 x 50/s" fanout -sockets 5000 -messages "$(scale 500)" -rate 50
+# Variants of this project only: the intercepted event (issue 7) and the
+# opt-in write_delay, at the fixed rates above.
+for _ in $(seq "${REPEAT:-1}"); do
+	for server in channels-intercept channels-wd10; do
+		run $server "fanout 1000 x 100/s" fanout -sockets 1000 -messages "$(scale 1000)" -rate 100
+		run $server "fanout 5000 x 50/s" fanout -sockets 5000 -messages "$(scale 500)" -rate 50
+	done
+done
 for n in 100 500 2000; do
 	each "fanout $n x 100/s" fanout -sockets $n -messages "$(scale 500)" -rate 100
 done
