@@ -96,6 +96,37 @@ func (q *sendQueue) Send(f *Frame) bool {
 	return true
 }
 
+// SendNow is Send for the socket's reader goroutine (replies): when
+// nothing is queued or being written and no write delay is set, it writes
+// f on the calling goroutine instead of waking a writer goroutine, which
+// saves a goroutine start and a hand-off per reply. Frames queued by
+// others meanwhile are written after it, by a writer goroutine, so order
+// is kept. It must not be called with a lock held: the write may block
+// for up to writeTimeout.
+func (q *sendQueue) SendNow(f *Frame) bool {
+	q.mu.Lock()
+	if q.writing || q.closing || q.stopped || len(q.pending) > 0 || q.writeDelay > 0 || f.Size() > q.maxBytes {
+		q.mu.Unlock()
+		return q.Send(f)
+	}
+	q.writing = true
+	q.mu.Unlock()
+
+	q.refreshDeadline()
+	_, err := q.nc.Write(f.wire)
+	if err != nil {
+		q.finish(err)
+		return true
+	}
+	q.mu.Lock()
+	q.writing = false
+	if len(q.pending) > 0 {
+		q.startLocked()
+	}
+	q.mu.Unlock()
+	return true
+}
+
 // sendControl queues a control frame (pong) outside the byte budget.
 func (q *sendQueue) sendControl(f *Frame) {
 	q.mu.Lock()

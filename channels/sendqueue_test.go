@@ -2,6 +2,7 @@ package channels
 
 import (
 	"bytes"
+	"fmt"
 	"io"
 	"net"
 	"strings"
@@ -181,5 +182,86 @@ func TestSendQueueStuckPeerDisconnected(t *testing.T) {
 	pc.SetReadDeadline(time.Now().Add(20 * time.Second))
 	if _, err := io.Copy(io.Discard, pc); err != nil && !strings.Contains(err.Error(), "reset") {
 		t.Fatalf("peer read: %v", err)
+	}
+}
+
+// TestSendQueueSendNowWritesInline: a reply on an idle queue is on the
+// wire when SendNow returns; with frames queued, it goes after them.
+func TestSendQueueSendNowWritesInline(t *testing.T) {
+	server, peer := tcpPair(t)
+	cc := &countConn{Conn: server}
+	q := newSendQueue(cc, time.Second, 1<<20)
+	f := testFrame("reply-1")
+	q.SendNow(f)
+	if got := cc.writes.Load(); got != 1 {
+		t.Fatalf("SendNow on an idle queue returned after %d writes, want the frame written (1)", got)
+	}
+	readExactly(t, peer, f.wire)
+
+	// Queued frames first, then the reply: the reply joins the queue.
+	var want []byte
+	for i := range 50 {
+		b := testFrame("broadcast-" + strings.Repeat("x", i))
+		want = append(want, b.wire...)
+		q.Send(b)
+	}
+	r := testFrame("reply-2")
+	q.SendNow(r)
+	want = append(want, r.wire...)
+	readExactly(t, peer, want)
+}
+
+// TestSendQueueSendNowWithWriteDelay: with a write delay, replies are
+// queued like every other frame (coalescing is the user's choice).
+func TestSendQueueSendNowWithWriteDelay(t *testing.T) {
+	server, peer := tcpPair(t)
+	cc := &countConn{Conn: server}
+	q := newSendQueue(cc, time.Second, 1<<20)
+	q.setWriteDelay(time.Hour)
+	q.SendNow(testFrame("a"))
+	if got := cc.writes.Load(); got != 0 {
+		t.Fatalf("SendNow wrote inline (%d writes) despite a write delay", got)
+	}
+	q.Close(CloseGoingAway, "")
+	readExactly(t, peer, testFrame("a").wire)
+}
+
+// TestSendQueueSendNowConcurrent: replies written inline while other
+// goroutines queue broadcasts lose and reorder nothing per sender.
+func TestSendQueueSendNowConcurrent(t *testing.T) {
+	server, peer := tcpPair(t)
+	q := newSendQueue(server, 5*time.Second, 1<<24)
+	const n = 2000
+	done := make(chan struct{})
+	go func() {
+		for i := range n {
+			q.Send(testFrame(fmt.Sprintf("b%05d", i)))
+		}
+		close(done)
+	}()
+	for i := range n {
+		q.SendNow(testFrame(fmt.Sprintf("r%05d", i)))
+	}
+	<-done
+	q.Close(CloseGoingAway, "")
+
+	data, err := io.ReadAll(peer)
+	if err != nil {
+		t.Fatal(err)
+	}
+	next := map[byte]int{'b': 0, 'r': 0}
+	frame := testFrame("x00000")
+	hdr := len(frame.wire) - 6
+	for len(data) >= len(frame.wire) && next['b']+next['r'] < 2*n {
+		body := string(data[hdr:len(frame.wire)])
+		want := fmt.Sprintf("%c%05d", body[0], next[body[0]])
+		if body != want {
+			t.Fatalf("got frame %q, want %q next", body, want)
+		}
+		next[body[0]]++
+		data = data[len(frame.wire):]
+	}
+	if next['b'] != n || next['r'] != n {
+		t.Fatalf("got %d broadcasts and %d replies, want %d each", next['b'], next['r'], n)
 	}
 }

@@ -357,7 +357,9 @@ func (s *Socket) reply(joinRef, ref Ref, topic, status string, response Payload)
 			return
 		}
 	}
-	s.send(f)
+	// Replies are sent from the socket's reader goroutine, holding no lock:
+	// written at once when nothing else waits.
+	s.q.SendNow(f)
 }
 
 // replyError queues {"status":"error","response":{"reason":reason}}.
