@@ -135,6 +135,20 @@ func TestParseLoadToolResults(t *testing.T) {
 	if len(got) != 2 || got[0].Server != "a" || got[0].Subscribers != 100 || *got[0].P99Ms != 1.5 || got[1].P99Ms != nil || *got[1].DeliveriesPerSec != 9000 {
 		t.Fatalf("got %+v", got)
 	}
+	// Repetitions become one point: the median of each value.
+	reps := []byte(`{"server":"a","scenario":"fanout","sockets":100,"rate_target":100,"deliveries_per_s":3,"latency_p99_us":9000}
+{"server":"a","scenario":"fanout","sockets":100,"rate_target":100,"deliveries_per_s":1,"latency_p99_us":1000}
+{"server":"a","scenario":"fanout","sockets":100,"rate_target":100,"deliveries_per_s":2,"latency_p99_us":2000}
+{"server":"a","scenario":"fanout","sockets":500,"rate_target":100,"deliveries_per_s":4,"latency_p99_us":4000}
+{"server":"a","scenario":"fanout","sockets":500,"rate_target":100,"deliveries_per_s":6,"latency_p99_us":8000}
+`)
+	got, err = parseLoadToolResults(reps, 100)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(got) != 2 || *got[0].DeliveriesPerSec != 2 || *got[0].P99Ms != 2 || *got[1].DeliveriesPerSec != 5 || *got[1].P99Ms != 6 {
+		t.Fatalf("medians: got %+v", got)
+	}
 	if _, err := parseLoadToolResults([]byte(`{"scenario":"echo"}`), 100); err == nil {
 		t.Fatal("want an error when no fan-out run matches")
 	}
