@@ -125,14 +125,14 @@ func (s *Socket) catchUp(cfg *Config, hr *HistoryRule, sub *subscription, m *Mes
 	defer cu.mu.Unlock()
 	s.send(reply)
 	for _, hm := range res.Messages {
-		s.sendBroadcast(cfg, hm)
+		s.sendBroadcast(cfg, sub, hm)
 	}
 	latest := res.Latest
 	for _, hm := range cu.held {
 		if err == nil && hm.Position.Epoch == latest.Epoch && hm.Position.Seq <= latest.Seq {
 			continue // in the replay, or before the join point
 		}
-		s.sendBroadcast(cfg, hm)
+		s.sendBroadcast(cfg, sub, hm)
 	}
 	over := cu.over
 	cu.held, cu.done = nil, true
@@ -144,12 +144,19 @@ func (s *Socket) catchUp(cfg *Config, hr *HistoryRule, sub *subscription, m *Mes
 	}
 }
 
-// sendBroadcast encodes a broker message for this socket alone (replay and
-// held messages) and queues it.
-func (s *Socket) sendBroadcast(cfg *Config, m *pubsub.Message) {
+// sendBroadcast encodes a broker message for sub alone (replay and held
+// messages) and queues it; an intercepted event goes through its
+// intercept for sub, as it would have live.
+func (s *Socket) sendBroadcast(cfg *Config, sub *subscription, m *pubsub.Message) {
 	p := Payload{JSON: m.Payload}
 	if m.Binary {
 		p = BinaryPayload(m.Payload)
+	}
+	if f, ok := interceptFrame(cfg, sub, m, p); ok {
+		if f != nil {
+			s.send(f)
+		}
+		return
 	}
 	f, err := encodeBroadcast(s.ser, m, p)
 	if err != nil {

@@ -85,19 +85,8 @@ func (h *Hub) deliverIntercepted(m *pubsub.Message, p Payload) bool {
 	b := interceptBufPool.Get().(*interceptBufs)
 	defer b.release()
 
-	d := interceptDelivery{
-		log:   cfg.Logger,
-		rule:  rule,
-		ic:    ic,
-		topic: m.Topic,
-		event: m.Event,
-		p:     p,
-		b:     b,
-		vars:  Vars{Topic: m.Topic, Event: m.Event, Now: time.Now()},
-	}
-	d.prepare()
-
-	b.subs = h.topics.snapshot(m.Topic, b.subs)
+	d := newInterceptDelivery(cfg, rule, ic, m, p, b)
+	b.subs = h.topics.snapshot(m.Topic, m, b.subs)
 	local := m.Node == h.node
 	var delivered uint64
 	for i, s := range b.subs {
@@ -116,6 +105,42 @@ func (h *Hub) deliverIntercepted(m *pubsub.Message, p Payload) bool {
 	return true
 }
 
+// newInterceptDelivery prepares the delivery of m (payload p) through ic
+// with the buffers b.
+func newInterceptDelivery(cfg *Config, rule *ChannelRule, ic *Intercept, m *pubsub.Message, p Payload, b *interceptBufs) *interceptDelivery {
+	d := &interceptDelivery{
+		log:   cfg.Logger,
+		rule:  rule,
+		ic:    ic,
+		topic: m.Topic,
+		event: m.Event,
+		p:     p,
+		b:     b,
+		vars:  Vars{Topic: m.Topic, Event: m.Event, Now: time.Now()},
+	}
+	if !m.Position.IsZero() && !p.Binary {
+		// A history channel's position rides in the ref field, as on
+		// broadcasts (binary pushes have no ref field).
+		d.ref = positionRef(m.Position)
+	}
+	d.prepare()
+	return d
+}
+
+// interceptFrame runs the intercept of m's event, if its channel has one,
+// for the subscription sub alone (history replay and broadcasts held
+// during a catch-up): intercepted reports whether there is one, f is the
+// frame to queue, nil when sub is dropped.
+func interceptFrame(cfg *Config, sub *subscription, m *pubsub.Message, p Payload) (f *Frame, intercepted bool) {
+	rule, ic := cfg.Rules.interceptFor(m.Topic, m.Event)
+	if ic == nil {
+		return nil, false
+	}
+	b := interceptBufPool.Get().(*interceptBufs)
+	defer b.release()
+	return newInterceptDelivery(cfg, rule, ic, m, p, b).frameFor(sub), true
+}
+
 // interceptChunk is how many frames are built before they are queued: the
 // first subscribers do not wait for the steps of the last ones, and the
 // shard lock is taken once per chunk.
@@ -129,6 +154,7 @@ type interceptDelivery struct {
 	topic string
 	event string
 	p     Payload
+	ref   Ref // the message's history position, or nil
 	b     *interceptBufs
 	vars  Vars
 
@@ -273,7 +299,7 @@ func (d *interceptDelivery) frame(s *subscription, payload []byte) *Frame {
 	if payload != nil {
 		p = JSONPayload(payload)
 	}
-	f, err := ser.EncodeMessage(s.joinRef, nil, d.topic, d.event, p)
+	f, err := ser.EncodeMessage(s.joinRef, d.ref, d.topic, d.event, p)
 	if err != nil {
 		if payload == nil && (ser == V1 || !p.Binary) {
 			d.encFailed[i] = true // the failure does not depend on the join_ref

@@ -345,7 +345,7 @@ func TestInterceptSendSkipsUnsubscribed(t *testing.T) {
 	h := newTestHub(t)
 	a := newTestSubscriber(h, V2, "room:1")
 	b := newTestSubscriber(h, V2, "room:1")
-	snap := h.topics.snapshot("room:1", nil)
+	snap := h.topics.snapshot("room:1", &pubsub.Message{Topic: "room:1"}, nil)
 	if len(snap) != 2 {
 		t.Fatalf("snapshot has %d subscribers", len(snap))
 	}

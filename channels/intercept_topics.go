@@ -6,19 +6,29 @@ import (
 
 	"cel.dev/cel-go/common/types"
 	"cel.dev/cel-go/common/types/ref"
+
+	"github.com/caddy-channels/caddy-channels/pubsub"
 )
 
 // Helpers of intercepted delivery that touch the topic table and the
 // subscriptions' assigns; see intercept_deliver.go for why delivery takes
 // the shard lock twice.
 
-// snapshot appends the local subscribers of topic to dst under the shard's
-// read lock and returns it.
-func (t *topicTable) snapshot(topic string, dst []*subscription) []*subscription {
+// snapshot appends the local subscribers of topic that m is delivered to
+// now to dst, under the shard's read lock, and returns it. A subscription
+// catching up on history holds m instead (see catchUpState), decided under
+// the same lock as on the broadcast path; its catch-up runs the intercept
+// for it later.
+func (t *topicTable) snapshot(topic string, m *pubsub.Message, dst []*subscription) []*subscription {
 	sh := t.shard(topic)
 	sh.mu.RLock()
 	if ts := sh.topics[topic]; ts != nil {
-		dst = append(dst, ts.subs...)
+		for _, s := range ts.subs {
+			if cu := s.catchUp.Load(); cu != nil && cu.hold(m) {
+				continue
+			}
+			dst = append(dst, s)
+		}
 	}
 	sh.mu.RUnlock()
 	return dst
