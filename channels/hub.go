@@ -264,12 +264,18 @@ func (h *Hub) subscribeID(s *Socket) {
 	}
 }
 
-func (h *Hub) unregister(s *Socket) {
-	if s.id != "" {
-		if err := h.broker.Unsubscribe(context.Background(), s.id); err != nil {
-			h.logger().Error("broker unsubscribe from socket id failed", zap.String("socket_id", s.id), zap.Error(err))
-		}
+// unsubscribeID undoes subscribeID.
+func (h *Hub) unsubscribeID(s *Socket) {
+	if s.id == "" {
+		return
 	}
+	if err := h.broker.Unsubscribe(context.Background(), s.id); err != nil {
+		h.logger().Error("broker unsubscribe from socket id failed", zap.String("socket_id", s.id), zap.Error(err))
+	}
+}
+
+func (h *Hub) unregister(s *Socket) {
+	h.unsubscribeID(s)
 	h.mu.Lock()
 	defer h.mu.Unlock()
 	if _, ok := h.sockets[s]; ok {

@@ -85,6 +85,10 @@ func (h *Hub) ServeWebSocket(w http.ResponseWriter, r *http.Request) error {
 	// Connect params and headers only serve the connect rules; an idle
 	// socket should not carry them.
 	s.params, s.headers = nil, nil
+	// The socket id's broker subscription is in place before the handshake
+	// answers 101: a disconnect by id published on any node once the
+	// client sees the socket open reaches it. Every failure below undoes it.
+	h.subscribeID(s)
 
 	var upgradeErr *HTTPError
 	up := websocket.Upgrader{
@@ -104,6 +108,7 @@ func (h *Hub) ServeWebSocket(w http.ResponseWriter, r *http.Request) error {
 	}
 	conn, err := up.Upgrade(uw, r, nil)
 	if err != nil {
+		h.unsubscribeID(s)
 		if upgradeErr != nil {
 			return upgradeErr
 		}
@@ -111,6 +116,7 @@ func (h *Hub) ServeWebSocket(w http.ResponseWriter, r *http.Request) error {
 	}
 	if hj == nil || hj.rc == nil {
 		// Upgrade succeeds only after a hijack, which sets rc.
+		h.unsubscribeID(s)
 		conn.Close()
 		return &HTTPError{Status: http.StatusInternalServerError, Err: errors.New("websocket upgrade without hijack")}
 	}
@@ -119,12 +125,12 @@ func (h *Hub) ServeWebSocket(w http.ResponseWriter, r *http.Request) error {
 	s.q = newSendQueue(hj.rc.Conn, cfg.WriteTimeout, cfg.MaxQueueSize)
 	s.q.setWriteDelay(cfg.WriteDelay)
 	if !h.register(s) {
+		h.unsubscribeID(s)
 		s.q.Close(CloseGoingAway, "shutdown")
 		s.q.waitFlushed(closeGrace)
 		s.q.Abort()
 		return nil
 	}
-	h.subscribeID(s)
 	// The read loop runs on its own goroutine and ServeHTTP returns: the
 	// HTTP server's goroutine, its deep stack (the middleware chain), the
 	// request and the connection's buffered writer are released, so an idle
