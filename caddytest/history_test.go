@@ -10,7 +10,6 @@ import (
 	"net/http"
 	"strconv"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 )
@@ -70,6 +69,23 @@ func joinResponse(t *testing.T, f frame) map[string]any {
 		t.Fatalf("join reply payload %s is not an object response", f.Payload)
 	}
 	return p.Response
+}
+
+// pushPaced has pub push total "post" messages {"i":1..total} to topic
+// (joined with join_ref "1"), paced a little, on its own goroutine; the
+// channel is closed when all are written.
+func pushPaced(pub *client, topic string, total int) <-chan struct{} {
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		for i := 1; i <= total; i++ {
+			pub.conn.WriteMessage(1, []byte(fmt.Sprintf(`["1","m%d",%q,"post",{"i":%d}]`, i, topic, i)))
+			if i%20 == 0 {
+				time.Sleep(2 * time.Millisecond)
+			}
+		}
+	}()
+	return done
 }
 
 // uniqueTopic returns a topic no earlier test run used: the hub, and so
@@ -185,17 +201,7 @@ func TestHistoryCatchUpUnderLoad(t *testing.T) {
 	epoch, _ := position(t, resp["_position"])
 
 	const total = 400
-	var wg sync.WaitGroup
-	wg.Add(1)
-	go func() { // the publisher pushes total messages, paced a little
-		defer wg.Done()
-		for i := 1; i <= total; i++ {
-			pub.conn.WriteMessage(1, []byte(fmt.Sprintf(`["1","m%d",%q,"post",{"i":%d}]`, i, topic, i)))
-			if i%20 == 0 {
-				time.Sleep(2 * time.Millisecond)
-			}
-		}
-	}()
+	done := pushPaced(pub, topic, total)
 	// The first subscriber reads a while, then "loses" its socket.
 	last := 0
 	for last < 60 {
@@ -223,5 +229,5 @@ func TestHistoryCatchUpUnderLoad(t *testing.T) {
 		}
 		last = n
 	}
-	wg.Wait()
+	<-done
 }

@@ -7,7 +7,6 @@ package integration
 
 import (
 	"fmt"
-	"sync"
 	"testing"
 	"time"
 )
@@ -75,17 +74,7 @@ func TestInterceptHistoryCatchUpUnderLoad(t *testing.T) {
 	epoch, _ := position(t, resp["_position"])
 
 	const total = 400
-	var wg sync.WaitGroup
-	wg.Add(1)
-	go func() {
-		defer wg.Done()
-		for i := 1; i <= total; i++ {
-			pub.conn.WriteMessage(1, []byte(fmt.Sprintf(`["1","m%d",%q,"post",{"i":%d}]`, i, topic, i)))
-			if i%20 == 0 {
-				time.Sleep(2 * time.Millisecond)
-			}
-		}
-	}()
+	done := pushPaced(pub, topic, total)
 	// Bob reads a while, then loses his socket and rejoins from the last
 	// position he saw while the publisher goes on.
 	last := 0
@@ -110,5 +99,5 @@ func TestInterceptHistoryCatchUpUnderLoad(t *testing.T) {
 			expectIntercepted(t, again, "2", "bob", i)
 		}
 	}
-	wg.Wait()
+	<-done
 }
