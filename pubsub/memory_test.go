@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"runtime"
+	"slices"
 	"strconv"
 	"sync"
 	"testing"
@@ -96,18 +97,6 @@ func events(t *testing.T, msgs []*Message, epoch string) []string {
 	return out
 }
 
-func equal(a, b []string) bool {
-	if len(a) != len(b) {
-		return false
-	}
-	for i := range a {
-		if a[i] != b[i] {
-			return false
-		}
-	}
-	return true
-}
-
 // topicCount returns the number of topics b holds state for.
 func topicCount(b *Memory) (topics, streams int) {
 	for i := range b.shards {
@@ -179,7 +168,7 @@ func TestMemoryDeliversSubscribedTopicsOnly(t *testing.T) {
 	}
 	mustPublish(t, b, "room:b", "e2", PublishOptions{})
 	mustPublish(t, b, "room:a", "e3", PublishOptions{})
-	if got, want := r.got(), []string{"room:a/e1", "room:a/e3"}; !equal(got, want) {
+	if got, want := r.got(), []string{"room:a/e1", "room:a/e3"}; !slices.Equal(got, want) {
 		t.Fatalf("delivered %v, want %v", got, want)
 	}
 	d := r.msgs[0]
@@ -331,7 +320,7 @@ func TestMemoryHistoryNewStream(t *testing.T) {
 	}
 	since := res.Latest
 	res = mustHistory(t, b, "t", HistoryOptions{Since: &since})
-	if got := events(t, res.Messages, epoch); !res.Recovered || !equal(got, []string{"e1"}) || res.Latest != pos {
+	if got := events(t, res.Messages, epoch); !res.Recovered || !slices.Equal(got, []string{"e1"}) || res.Latest != pos {
 		t.Errorf("History since %v = %v recovered %v latest %v", since, got, res.Recovered, res.Latest)
 	}
 }
@@ -373,7 +362,7 @@ func TestMemoryHistorySince(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			res := mustHistory(t, b, "t", tt.opts)
-			if got := events(t, res.Messages, epoch); !equal(got, tt.want) {
+			if got := events(t, res.Messages, epoch); !slices.Equal(got, tt.want) {
 				t.Errorf("messages %v, want %v", got, tt.want)
 			}
 			if res.Recovered != tt.recovered {
@@ -396,7 +385,7 @@ func TestMemoryHistorySizeChanges(t *testing.T) {
 	check := func(want ...string) {
 		t.Helper()
 		res := mustHistory(t, b, "t", HistoryOptions{})
-		if got := events(t, res.Messages, res.Latest.Epoch); !equal(got, want) {
+		if got := events(t, res.Messages, res.Latest.Epoch); !slices.Equal(got, want) {
 			t.Errorf("history %v, want %v", got, want)
 		}
 	}
@@ -421,7 +410,7 @@ func TestMemoryHistoryTTL(t *testing.T) {
 
 	clock.advance(5 * time.Second) // e1 is 9s old
 	res := mustHistory(t, b, "t", HistoryOptions{})
-	if got := events(t, res.Messages, epoch); !equal(got, []string{"e1", "e2"}) {
+	if got := events(t, res.Messages, epoch); !slices.Equal(got, []string{"e1", "e2"}) {
 		t.Fatalf("at 9s: %v", got)
 	}
 
@@ -429,14 +418,14 @@ func TestMemoryHistoryTTL(t *testing.T) {
 	since0 := Position{Epoch: epoch, Seq: 0}
 	since1 := Position{Epoch: epoch, Seq: 1}
 	res = mustHistory(t, b, "t", HistoryOptions{})
-	if got := events(t, res.Messages, epoch); !equal(got, []string{"e2"}) || res.Latest.Seq != 2 {
+	if got := events(t, res.Messages, epoch); !slices.Equal(got, []string{"e2"}) || res.Latest.Seq != 2 {
 		t.Fatalf("at 10s: %v latest %v", got, res.Latest)
 	}
 	if res = mustHistory(t, b, "t", HistoryOptions{Since: &since0}); res.Recovered || res.Messages != nil {
 		t.Errorf("since %v after expiry: %+v, want not recovered", since0, res)
 	}
 	res = mustHistory(t, b, "t", HistoryOptions{Since: &since1})
-	if got := events(t, res.Messages, epoch); !res.Recovered || !equal(got, []string{"e2"}) {
+	if got := events(t, res.Messages, epoch); !res.Recovered || !slices.Equal(got, []string{"e2"}) {
 		t.Errorf("since %v: %v recovered %v", since1, got, res.Recovered)
 	}
 
@@ -517,7 +506,7 @@ func TestMemoryPublishWithoutHistoryDropsStream(t *testing.T) {
 	if res.Recovered || res.Latest.Epoch == p1.Epoch {
 		t.Errorf("recovery across a message without history: %+v", res)
 	}
-	if got := r.got(); !equal(got, []string{"t/e1", "t/e2"}) {
+	if got := r.got(); !slices.Equal(got, []string{"t/e1", "t/e2"}) {
 		t.Errorf("delivered %v", got)
 	}
 }
@@ -722,7 +711,7 @@ func TestMemoryTransientPublishKeepsStream(t *testing.T) {
 	if !res.Recovered || len(res.Messages) != 1 || res.Messages[0].Event != "e2" {
 		t.Errorf("history after a transient message: %+v", res)
 	}
-	if got := r.got(); !equal(got, []string{"t/e1", "t/presence_diff", "t/e2"}) {
+	if got := r.got(); !slices.Equal(got, []string{"t/e1", "t/presence_diff", "t/e2"}) {
 		t.Errorf("delivered %v", got)
 	}
 }

@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/caddy-channels/caddy-channels/pubsub"
+	"github.com/caddy-channels/caddy-channels/pubsub/pubsubtest"
 )
 
 // TestTwoNodes runs two brokers and presence managers on one prefix, as two
@@ -32,7 +33,7 @@ func TestTwoNodes(t *testing.T) {
 		t.Fatal(err)
 	}
 	for name, r := range map[string]*recorder{"A": ra, "B": rb} {
-		waitFor(t, 5*time.Second, "delivery on "+name, func() bool { return len(r.all()) == 2 })
+		pubsubtest.WaitFor(t, 5*time.Second, "delivery on "+name, func() bool { return len(r.all()) == 2 })
 		got := r.all()
 		if got[0].Event != "hello" || got[0].Position != pos || got[0].Node != "A" || got[0].Exclude != 7 ||
 			got[1].Event != "hi" || got[1].Position.Seq != 2 {
@@ -69,7 +70,7 @@ func TestTwoNodes(t *testing.T) {
 	killed := time.Now()
 	// Survivors: 2/3 to 1.2 times the TTL after the kill, plus the time
 	// of one check.
-	waitFor(t, 3*o.PresenceTTL, "the killed node's entries to expire", func() bool {
+	pubsubtest.WaitFor(t, 3*o.PresenceTTL, "the killed node's entries to expire", func() bool {
 		mu.Lock()
 		defer mu.Unlock()
 		return len(reports) == 2
@@ -115,7 +116,7 @@ func TestTopicNames(t *testing.T) {
 			t.Fatalf("publish %q: %v", topic, err)
 		}
 	}
-	waitFor(t, 5*time.Second, "two messages", func() bool { return len(r.all()) >= 2 })
+	pubsubtest.WaitFor(t, 5*time.Second, "two messages", func() bool { return len(r.all()) >= 2 })
 	time.Sleep(100 * time.Millisecond)
 	var got []string
 	for _, m := range r.all() {

@@ -11,6 +11,7 @@ import (
 	"go.uber.org/zap/zaptest"
 
 	"github.com/caddy-channels/caddy-channels/pubsub"
+	"github.com/caddy-channels/caddy-channels/pubsub/pubsubtest"
 )
 
 // fastFail bounds how long a call may take while NATS is down.
@@ -74,13 +75,13 @@ func TestServerDownAtStart(t *testing.T) {
 	quick(t, "List", func() error { _, err := p.List(bg, "room:a"); return err })
 
 	s.start()
-	waitFor(t, 10*time.Second, "the broker to connect", b.c.nc.IsConnected)
-	waitFor(t, 10*time.Second, "the presence manager to connect", p.c.nc.IsConnected)
+	pubsubtest.WaitFor(t, 10*time.Second, "the broker to connect", b.c.nc.IsConnected)
+	pubsubtest.WaitFor(t, 10*time.Second, "the presence manager to connect", p.c.nc.IsConnected)
 	pos, err := b.Publish(bg, &pubsub.Message{Topic: "room:a", Event: "e1"}, pubsub.PublishOptions{HistorySize: 5})
 	if err != nil || pos.Seq != 1 {
 		t.Fatalf("Publish after connecting = %v, %v", pos, err)
 	}
-	waitFor(t, 5*time.Second, "the message on the subscription made during the outage", func() bool {
+	pubsubtest.WaitFor(t, 5*time.Second, "the message on the subscription made during the outage", func() bool {
 		return len(r.all()) == 1
 	})
 	for _, id := range []string{"r1", "r2"} {
@@ -94,13 +95,13 @@ func TestServerDownAtStart(t *testing.T) {
 
 	// An Untrack during an outage is done once the server is back.
 	s.stop()
-	waitFor(t, 5*time.Second, "the outage to be seen", func() bool { return !p.c.nc.IsConnected() })
+	pubsubtest.WaitFor(t, 5*time.Second, "the outage to be seen", func() bool { return !p.c.nc.IsConnected() })
 	start = time.Now()
 	if err := p.Untrack(bg, "room:a", "r2"); err != nil || time.Since(start) > fastFail {
 		t.Errorf("Untrack during the outage: %v after %v", err, time.Since(start))
 	}
 	s.start()
-	waitFor(t, 10*time.Second, "the queued Untrack", func() bool {
+	pubsubtest.WaitFor(t, 10*time.Second, "the queued Untrack", func() bool {
 		es, err := p.List(bg, "room:a")
 		return err == nil && len(es) == 1 && es[0].ID == "r1"
 	})
@@ -131,7 +132,7 @@ func TestCloseWhileDisconnected(t *testing.T) {
 	if d := time.Since(start); d > time.Second {
 		t.Errorf("Close took %v while disconnected", d)
 	}
-	waitFor(t, 5*time.Second, "the goroutines to stop", func() bool { return runtime.NumGoroutine() <= before })
+	pubsubtest.WaitFor(t, 5*time.Second, "the goroutines to stop", func() bool { return runtime.NumGoroutine() <= before })
 }
 
 func TestServerRestart(t *testing.T) {
@@ -184,10 +185,10 @@ func TestServerRestart(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	waitFor(t, 5*time.Second, "the first message", func() bool { return len(ra.all()) == 1 })
+	pubsubtest.WaitFor(t, 5*time.Second, "the first message", func() bool { return len(ra.all()) == 1 })
 
 	s.stop()
-	waitFor(t, 5*time.Second, "the clients to see the outage", func() bool {
+	pubsubtest.WaitFor(t, 5*time.Second, "the clients to see the outage", func() bool {
 		return !a.c.nc.IsConnected() && !b.c.nc.IsConnected() && !pa.c.nc.IsConnected()
 	})
 	quick(t, "Publish", func() error {
@@ -200,13 +201,13 @@ func TestServerRestart(t *testing.T) {
 
 	s.start()
 	for _, c := range []*client{a.c, b.c, pa.c, pb.c} {
-		waitFor(t, 10*time.Second, "reconnection", c.nc.IsConnected)
+		pubsubtest.WaitFor(t, 10*time.Second, "reconnection", c.nc.IsConnected)
 	}
 	if err := a.c.nc.Flush(); err != nil { // a's subscription is back on the server
 		t.Fatal(err)
 	}
 	publish(2, 6)
-	waitFor(t, 5*time.Second, "the messages after the restart", func() bool { return len(ra.all()) >= 6 })
+	pubsubtest.WaitFor(t, 5*time.Second, "the messages after the restart", func() bool { return len(ra.all()) >= 6 })
 	time.Sleep(200 * time.Millisecond)
 	var got []string
 	for _, m := range ra.all() {
@@ -225,7 +226,7 @@ func TestServerRestart(t *testing.T) {
 		t.Errorf("history since %v = %+v, %v", p1, res, err)
 	}
 	// Presence was lost by the server and tracked again by each node.
-	waitFor(t, 5*time.Second, "the entries to be tracked again", func() bool {
+	pubsubtest.WaitFor(t, 5*time.Second, "the entries to be tracked again", func() bool {
 		es, err := pb.List(bg, "room")
 		return err == nil && len(es) == 2
 	})

@@ -129,18 +129,6 @@ func (r *recorder) all() []*pubsub.Message {
 	return append([]*pubsub.Message(nil), r.msgs...)
 }
 
-// waitFor polls cond for up to timeout.
-func waitFor(t testing.TB, timeout time.Duration, what string, cond func() bool) {
-	t.Helper()
-	deadline := time.Now().Add(timeout)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out after %v waiting for %s", timeout, what)
-		}
-		time.Sleep(5 * time.Millisecond)
-	}
-}
-
 // startBroker starts a new broker with a recorder; it is closed when the
 // test ends.
 func startBroker(t testing.TB, o Options) (*Broker, *recorder) {

@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/caddy-channels/caddy-channels/pubsub"
+	"github.com/caddy-channels/caddy-channels/pubsub/pubsubtest"
 )
 
 // TestLongHistoryMatchesMemory publishes long histories, with trims and
@@ -113,5 +114,5 @@ func TestStreamDeleted(t *testing.T) {
 	if err != nil || res.Recovered || res.Latest != p1 {
 		t.Errorf("history since %v = %+v, %v", last, res, err)
 	}
-	waitFor(t, 5*time.Second, "the messages of the new stream", func() bool { return len(r.all()) == 5 })
+	pubsubtest.WaitFor(t, 5*time.Second, "the messages of the new stream", func() bool { return len(r.all()) == 5 })
 }

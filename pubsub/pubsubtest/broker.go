@@ -3,6 +3,7 @@ package pubsubtest
 import (
 	"errors"
 	"fmt"
+	"slices"
 	"strconv"
 	"sync"
 	"testing"
@@ -117,7 +118,7 @@ func events(t *testing.T, msgs []*pubsub.Message, epoch string) []string {
 // waitCount waits until r holds n messages of topic.
 func waitCount(t *testing.T, r *recorder, topic string, n int) []*pubsub.Message {
 	t.Helper()
-	waitFor(t, waitTimeout, fmt.Sprintf("%d messages on %s", n, topic), func() bool { return r.count(topic) >= n })
+	WaitFor(t, waitTimeout, fmt.Sprintf("%d messages on %s", n, topic), func() bool { return r.count(topic) >= n })
 	return r.topic(topic)
 }
 
@@ -185,7 +186,7 @@ func testDeliversSubscribedTopicsOnly(t *testing.T, newBroker NewBroker) {
 	mustPublish(t, b, "room:b", "e2", pubsub.PublishOptions{})
 	mustPublish(t, b, "room:a", "e3", pubsub.PublishOptions{})
 	got := waitCount(t, r, "room:a", 2)
-	if !equal(names(got), []string{"e1", "e3"}) {
+	if !slices.Equal(names(got), []string{"e1", "e3"}) {
 		t.Fatalf("delivered %v on room:a, want [e1 e3]", names(got))
 	}
 	d := got[0]
@@ -286,7 +287,7 @@ func testUnsubscribeCounts(t *testing.T, newBroker NewBroker) {
 			} else {
 				quiet()
 			}
-			if got := names(r.topic("t")); !equal(got, want) {
+			if got := names(r.topic("t")); !slices.Equal(got, want) {
 				t.Fatalf("step %d: delivered %v, want %v", i, got, want)
 			}
 		}
@@ -294,7 +295,7 @@ func testUnsubscribeCounts(t *testing.T, newBroker NewBroker) {
 	mustUnsubscribe(t, b, "t")
 	mustPublish(t, b, "t", "late", pubsub.PublishOptions{})
 	quiet()
-	if got := names(r.topic("t")); !equal(got, want) {
+	if got := names(r.topic("t")); !slices.Equal(got, want) {
 		t.Fatalf("after the last unsubscribe: delivered %v, want %v", got, want)
 	}
 }

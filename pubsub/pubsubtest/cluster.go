@@ -2,6 +2,7 @@ package pubsubtest
 
 import (
 	"fmt"
+	"slices"
 	"sync"
 	"testing"
 	"time"
@@ -74,7 +75,7 @@ func testCrossNodeDelivery(t *testing.T, c Cluster) {
 	mustPublish(t, a, "t", "e2", pubsub.PublishOptions{})
 	mustPublish(t, b, "t", "e3", pubsub.PublishOptions{})
 	got := waitCount(t, rs[1], "t", 3)
-	if !equal(names(got), []string{"e1", "e2", "e3"}) && !equal(names(got), []string{"e1", "e3", "e2"}) {
+	if !slices.Equal(names(got), []string{"e1", "e2", "e3"}) && !slices.Equal(names(got), []string{"e1", "e3", "e2"}) {
 		t.Fatalf("node b got %v", names(got))
 	}
 	d := got[0]
@@ -140,7 +141,7 @@ func testCrossNodeOrder(t *testing.T, c Cluster) {
 		}
 		if i == 0 {
 			first = seen
-		} else if !equal(seen, first) {
+		} else if !slices.Equal(seen, first) {
 			t.Errorf("nodes saw different orders")
 		}
 	}
@@ -160,7 +161,7 @@ func testCrossNodeHistory(t *testing.T, c Cluster) {
 	}
 	since := res.Latest
 	got := mustHistory(t, b, "t", pubsub.HistoryOptions{Since: &since})
-	if ev := events(t, got.Messages, p1.Epoch); !got.Recovered || !equal(ev, []string{"e1", "e2"}) || got.Latest != p2 {
+	if ev := events(t, got.Messages, p1.Epoch); !got.Recovered || !slices.Equal(ev, []string{"e1", "e2"}) || got.Latest != p2 {
 		t.Errorf("history on b since %v: %v recovered %v latest %v", since, ev, got.Recovered, got.Latest)
 	}
 	mustPublish(t, a, "t", "e3", pubsub.PublishOptions{}) // drops the stream for every node
@@ -264,7 +265,7 @@ func testPresenceExpiresOnce(t *testing.T, c Cluster) {
 		}
 		return out
 	}
-	waitFor(t, within, "the closed node's entries to be reported expired", func() bool {
+	WaitFor(t, within, "the closed node's entries to be reported expired", func() bool {
 		return len(snapshot()) >= len(want)
 	})
 	t.Logf("entries reported expired %v after Close", time.Since(closed).Round(time.Millisecond))

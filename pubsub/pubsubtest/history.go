@@ -1,6 +1,7 @@
 package pubsubtest
 
 import (
+	"slices"
 	"strconv"
 	"testing"
 	"time"
@@ -34,7 +35,7 @@ func testHistoryNewStream(t *testing.T, newBroker NewBroker) {
 	}
 	since := res.Latest
 	res = mustHistory(t, b, "t", pubsub.HistoryOptions{Since: &since})
-	if got := events(t, res.Messages, epoch); !res.Recovered || !equal(got, []string{"e1"}) || res.Latest != pos {
+	if got := events(t, res.Messages, epoch); !res.Recovered || !slices.Equal(got, []string{"e1"}) || res.Latest != pos {
 		t.Errorf("History since %v = %v recovered %v latest %v", since, got, res.Recovered, res.Latest)
 	}
 	quiet()
@@ -83,7 +84,7 @@ func testHistorySince(t *testing.T, newBroker NewBroker) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			res := mustHistory(t, b, "t", tt.opts)
-			if got := events(t, res.Messages, epoch); !equal(got, tt.want) {
+			if got := events(t, res.Messages, epoch); !slices.Equal(got, tt.want) {
 				t.Errorf("messages %v, want %v", got, tt.want)
 			}
 			if res.Recovered != tt.recovered {
@@ -111,7 +112,7 @@ func testHistorySizeChanges(t *testing.T, newBroker NewBroker) {
 	check := func(want ...string) {
 		t.Helper()
 		res := mustHistory(t, b, "t", pubsub.HistoryOptions{})
-		if got := events(t, res.Messages, res.Latest.Epoch); !equal(got, want) {
+		if got := events(t, res.Messages, res.Latest.Epoch); !slices.Equal(got, want) {
 			t.Errorf("history %v, want %v", got, want)
 		}
 		if n := len(res.Messages); n > 0 && res.Messages[n-1].Position != res.Latest {
@@ -144,7 +145,7 @@ func testHistoryTTL(t *testing.T, newBroker NewBroker) {
 	if !inTime(t, t0.Add(ttl-margin), "publishing two messages") {
 		return
 	}
-	if got := events(t, res.Messages, epoch); !equal(got, []string{"e1", "e2"}) {
+	if got := events(t, res.Messages, epoch); !slices.Equal(got, []string{"e1", "e2"}) {
 		t.Fatalf("before expiry: %v", got)
 	}
 
@@ -157,13 +158,13 @@ func testHistoryTTL(t *testing.T, newBroker NewBroker) {
 	if !inTime(t, t2.Add(ttl-margin), "reading history") {
 		return
 	}
-	if got := events(t, res.Messages, epoch); !equal(got, []string{"e2"}) || res.Latest.Seq != 2 || res.Latest.Epoch != epoch {
+	if got := events(t, res.Messages, epoch); !slices.Equal(got, []string{"e2"}) || res.Latest.Seq != 2 || res.Latest.Epoch != epoch {
 		t.Fatalf("after e1 expired: %v latest %v", got, res.Latest)
 	}
 	if res0.Recovered || res0.Messages != nil {
 		t.Errorf("since %v after expiry: %+v, want not recovered", since0, res0)
 	}
-	if got := events(t, res1.Messages, epoch); !res1.Recovered || !equal(got, []string{"e2"}) {
+	if got := events(t, res1.Messages, epoch); !res1.Recovered || !slices.Equal(got, []string{"e2"}) {
 		t.Errorf("since %v: %v recovered %v", since1, got, res1.Recovered)
 	}
 
@@ -206,7 +207,7 @@ func testStreamExpiryNewEpoch(t *testing.T, newBroker NewBroker) {
 		t.Fatalf("publish after expiry at %v, want a new epoch at seq 1", p4)
 	}
 	got := waitCount(t, r, "t", 4)
-	if !equal(names(got), []string{"e1", "e2", "e3", "e4"}) || got[3].Position != p4 || got[2].Position != p3 {
+	if !slices.Equal(names(got), []string{"e1", "e2", "e3", "e4"}) || got[3].Position != p4 || got[2].Position != p3 {
 		t.Errorf("delivered %v, last at %v", names(got), got[len(got)-1].Position)
 	}
 }
@@ -256,7 +257,7 @@ func testPublishWithoutHistoryDropsStream(t *testing.T, newBroker NewBroker) {
 		t.Fatalf("publish without history = %v, %v", pos, err)
 	}
 	got := waitCount(t, r, "t", 2)
-	if !equal(names(got), []string{"e1", "e2"}) || got[0].Position != p1 || !got[1].Position.IsZero() {
+	if !slices.Equal(names(got), []string{"e1", "e2"}) || got[0].Position != p1 || !got[1].Position.IsZero() {
 		t.Errorf("delivered %v at %v, %v", names(got), got[0].Position, got[1].Position)
 	}
 	res := mustHistory(t, b, "t", pubsub.HistoryOptions{Since: &p1})
@@ -281,10 +282,10 @@ func testHistoryTopicsIndependent(t *testing.T, newBroker NewBroker) {
 	mustPublish(t, b, "c", "c1", pubsub.PublishOptions{}) // no stream for c
 	ra := mustHistory(t, b, "a", pubsub.HistoryOptions{})
 	rb := mustHistory(t, b, "b", pubsub.HistoryOptions{})
-	if got := events(t, ra.Messages, ra.Latest.Epoch); !equal(got, []string{"a1", "a2"}) {
+	if got := events(t, ra.Messages, ra.Latest.Epoch); !slices.Equal(got, []string{"a1", "a2"}) {
 		t.Errorf("history of a: %v", got)
 	}
-	if got := events(t, rb.Messages, rb.Latest.Epoch); !equal(got, []string{"b1"}) || rb.Latest != pb {
+	if got := events(t, rb.Messages, rb.Latest.Epoch); !slices.Equal(got, []string{"b1"}) || rb.Latest != pb {
 		t.Errorf("history of b: %v latest %v", got, rb.Latest)
 	}
 	rc := mustHistory(t, b, "c", pubsub.HistoryOptions{})

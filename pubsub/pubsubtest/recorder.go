@@ -81,16 +81,3 @@ func names(msgs []*pubsub.Message) []string {
 	}
 	return out
 }
-
-// equal reports whether two string slices are equal (nil equals empty).
-func equal(a, b []string) bool {
-	if len(a) != len(b) {
-		return false
-	}
-	for i := range a {
-		if a[i] != b[i] {
-			return false
-		}
-	}
-	return true
-}

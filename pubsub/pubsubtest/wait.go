@@ -16,9 +16,9 @@ const (
 	pollInterval = 2 * time.Millisecond
 )
 
-// waitFor polls cond until it holds or timeout passes, and fails the test
-// with what when it does not.
-func waitFor(t testing.TB, timeout time.Duration, what string, cond func() bool) {
+// WaitFor polls cond until it holds or timeout passes, and fails the test
+// with what when it does not. Adapter tests use it for their own waits.
+func WaitFor(t testing.TB, timeout time.Duration, what string, cond func() bool) {
 	t.Helper()
 	deadline := time.Now().Add(timeout)
 	for !cond() {

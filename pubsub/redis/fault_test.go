@@ -15,6 +15,7 @@ import (
 	"go.uber.org/zap/zaptest/observer"
 
 	"github.com/caddy-channels/caddy-channels/pubsub"
+	"github.com/caddy-channels/caddy-channels/pubsub/pubsubtest"
 )
 
 // inbox is a Handler that keeps the payloads it receives.
@@ -66,18 +67,6 @@ func faultOptions(srv *server) (Options, *observer.ObservedLogs) {
 		PresenceTTL:    time.Second,
 		Logger:         zap.New(core),
 	}, logs
-}
-
-// waitUntil polls cond for up to d.
-func waitUntil(t *testing.T, d time.Duration, what string, cond func() bool) {
-	t.Helper()
-	deadline := time.Now().Add(d)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out after %v waiting for %s", d, what)
-		}
-		time.Sleep(5 * time.Millisecond)
-	}
 }
 
 // publishUntilDelivered publishes numbered messages on topic from b until
@@ -176,7 +165,7 @@ func TestRedisDownAtStart(t *testing.T) {
 
 	srv.start()
 	publishUntilDelivered(t, b, in, "t")
-	waitUntil(t, 5*time.Second, "Track to work", func() bool {
+	pubsubtest.WaitFor(t, 5*time.Second, "Track to work", func() bool {
 		return p.Track(deadlineCtx(t, time.Second), "t", pubsub.PresenceEntry{ID: "r1", Key: "k"}) == nil
 	})
 	pos, err := b.Publish(deadlineCtx(t, time.Second), &pubsub.Message{Topic: "t", Payload: []byte(`1`)}, pubsub.PublishOptions{HistorySize: 5})
@@ -293,7 +282,7 @@ func TestRedisRestartLosesData(t *testing.T) {
 		t.Fatal(err)
 	}
 	for i, in := range inboxes {
-		waitUntil(t, 5*time.Second, "the last message", func() bool { return in.has("t", `"last"`) })
+		pubsubtest.WaitFor(t, 5*time.Second, "the last message", func() bool { return in.has("t", `"last"`) })
 		seen := map[string]bool{}
 		for _, p := range in.payloads("t") {
 			if seen[p] {
@@ -317,7 +306,7 @@ func TestRedisRestartLosesData(t *testing.T) {
 
 	// Presence: each owner restores its entries within a refresh period;
 	// nothing is reported expired.
-	waitUntil(t, 3*opts.PresenceTTL, "presence entries restored", func() bool {
+	pubsubtest.WaitFor(t, 3*opts.PresenceTTL, "presence entries restored", func() bool {
 		es, err := pb.List(deadlineCtx(t, time.Second), "t")
 		return err == nil && len(es) == 2
 	})
@@ -469,7 +458,7 @@ func TestRedisPauseKeepsLiveEntries(t *testing.T) {
 		t.Fatalf("entries after the pause: %v, %v", es, err)
 	}
 	_ = ps[2].Close()
-	waitUntil(t, 3*opts.PresenceTTL, "the closed node's entry to be reported", func() bool {
+	pubsubtest.WaitFor(t, 3*opts.PresenceTTL, "the closed node's entry to be reported", func() bool {
 		mu.Lock()
 		defer mu.Unlock()
 		return reports["r2"] > 0
