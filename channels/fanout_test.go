@@ -82,9 +82,23 @@ func TestDeliverEncodesOncePerSerializer(t *testing.T) {
 // Fan-out does no per-subscriber allocation: delivering to 1,000
 // subscribers allocates about as much as delivering to one.
 func TestDeliverNoPerSubscriberAllocation(t *testing.T) {
-	h := newTestHub(t)
+	allocs, subs := deliverAllocs(newTestHub(t), 1000)
+	if allocs > 5 {
+		t.Fatalf("deliver to 1000 subscribers made %.0f allocations, want at most 5 (encode once, nothing per subscriber)", allocs)
+	}
+	for _, s := range subs {
+		if len(s.sock.q.pending) != 1 {
+			t.Fatal("a subscriber missed the broadcast")
+		}
+	}
+}
+
+// deliverAllocs joins n V2 subscribers to room:big on h and returns the
+// allocations of delivering one broadcast to them (queues emptied between
+// runs), and the subscribers, each holding the last run's frame.
+func deliverAllocs(h *Hub, n int) (float64, []*subscription) {
 	var subs []*subscription
-	for i := 0; i < 1000; i++ {
+	for range n {
 		subs = append(subs, newTestSubscriber(h, V2, "room:big"))
 	}
 	m := &pubsub.Message{Topic: "room:big", Event: "e", Payload: []byte(`{"a":1}`), Node: h.node}
@@ -95,14 +109,7 @@ func TestDeliverNoPerSubscriberAllocation(t *testing.T) {
 		}
 		h.deliver(m)
 	})
-	if allocs > 5 {
-		t.Fatalf("deliver to 1000 subscribers made %.0f allocations, want at most 5 (encode once, nothing per subscriber)", allocs)
-	}
-	for _, s := range subs {
-		if len(s.sock.q.pending) != 1 {
-			t.Fatal("a subscriber missed the broadcast")
-		}
-	}
+	return allocs, subs
 }
 
 // A binary broadcast reaches V2 subscribers as a kind-2 frame and is

@@ -392,18 +392,7 @@ func TestInterceptAssignsUpdatesRace(t *testing.T) {
 // does no per-subscriber allocation.
 func TestInterceptLeavesBroadcastPathAlone(t *testing.T) {
 	h, _ := newInterceptHub(t, interceptRoomSpec)
-	var subs []*subscription
-	for range 1000 {
-		subs = append(subs, newTestSubscriber(h, V2, "room:big"))
-	}
-	m := &pubsub.Message{Topic: "room:big", Event: "e", Payload: []byte(`{"a":1}`), Node: h.node}
-	allocs := testing.AllocsPerRun(50, func() {
-		for _, s := range subs {
-			s.sock.q.pending = s.sock.q.pending[:0]
-			s.sock.q.bytes = 0
-		}
-		h.deliver(m)
-	})
+	allocs, subs := deliverAllocs(h, 1000)
 	if allocs > 5 {
 		t.Fatalf("deliver made %.0f allocations, want at most 5", allocs)
 	}
