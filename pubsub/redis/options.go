@@ -141,6 +141,13 @@ func newConfig(opts Options) (*config, error) {
 	// rueidis then dials again on the next command.
 	co.ForceSingleClient = true
 	co.DisableCache = true
+	// Every connection keeps a reader running, so a connection that Redis
+	// closed (a restart, a failover) is noticed at once and redialed by
+	// the next command. Without it rueidis reads an idle connection only
+	// while a call waits on it, and after a restart each of its pipelined
+	// connections fails one later call with EOF, whichever call lands on
+	// it first, although Redis is back.
+	co.AlwaysPipelining = true
 	co.ClientName = firstNonEmpty(co.ClientName, "caddy-channels")
 	c.client = co
 	return c, nil
