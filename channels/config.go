@@ -77,6 +77,8 @@ type Config struct {
 	// ClientIP returns the client address of a request for webhooks'
 	// remote_ip; nil uses the host of the request's RemoteAddr.
 	ClientIP func(*http.Request) string
+	// Drain shapes how Hub.Close closes the sockets (see DrainConfig).
+	Drain DrainConfig
 }
 
 // clientIP returns the client address of r.
@@ -118,6 +120,7 @@ func (c Config) withDefaults() *Config {
 	if c.Logger == nil {
 		c.Logger = zap.NewNop()
 	}
+	c.Drain = c.Drain.withDefaults()
 	return &c
 }
 

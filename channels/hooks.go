@@ -306,6 +306,10 @@ func (s *Socket) notifyLeave(cfg *Config, sub *subscription, reason string) {
 		cfg.Logger.Warn("leave webhook skipped: body not encodable", zap.String("topic", sub.topic), zap.Error(err))
 		return
 	}
+	if ctx := s.hub.drainContext(); ctx != nil && reason == LeaveReasonShutdown {
+		cfg.Webhooks.NotifyWait(ctx, rule.LeaveUpstream, "leave", body) // room in the queue, until the drain deadline
+		return
+	}
 	cfg.Webhooks.Notify(rule.LeaveUpstream, "leave", body)
 }
 

@@ -8,7 +8,6 @@ import (
 	"fmt"
 	"sync"
 	"sync/atomic"
-	"time"
 
 	"go.uber.org/zap"
 
@@ -31,10 +30,11 @@ type Hub struct {
 
 	live sync.WaitGroup // registered sockets that have not terminated yet
 
-	mu      sync.Mutex
-	sockets map[*Socket]struct{}
-	byID    map[string]map[*Socket]struct{}
-	closed  bool
+	mu       sync.Mutex
+	sockets  map[*Socket]struct{}
+	byID     map[string]map[*Socket]struct{}
+	closed   bool
+	draining context.Context // set by Close: ends at the drain deadline
 }
 
 // NewHub creates a hub that publishes through broker and tracks presence
@@ -174,15 +174,8 @@ func (h *Hub) Disconnect(ctx context.Context, id string) error {
 // disconnectLocal closes the sockets of this node whose id is id and
 // returns how many it closed.
 func (h *Hub) disconnectLocal(id string) int {
-	h.mu.Lock()
-	var list []*Socket
-	for s := range h.byID[id] {
-		list = append(list, s)
-	}
-	h.mu.Unlock()
-	for _, s := range list {
-		s.closeFor(LeaveReasonDisconnect, CloseGoingAway, "disconnect")
-	}
+	list := h.socketsWithID(id)
+	h.closeSockets(list, LeaveReasonDisconnect, CloseGoingAway, "disconnect")
 	return len(list)
 }
 
@@ -195,63 +188,6 @@ func (h *Hub) Sockets() int {
 
 // Subscribers returns the number of local subscribers of topic.
 func (h *Hub) Subscribers(topic string) int { return h.topics.count(topic) }
-
-// closeWait bounds how long Close waits for sockets to finish.
-const closeWait = closeGrace + 2*time.Second
-
-// Close closes every socket with 1001 (clients reconnect, to this node
-// after a restart or to another one), waits up to closeWait for them to
-// terminate (their leave webhooks are queued by then), and closes the
-// broker. New sockets are refused afterwards.
-func (h *Hub) Close() error {
-	h.mu.Lock()
-	h.closed = true
-	list := make([]*Socket, 0, len(h.sockets))
-	for s := range h.sockets {
-		list = append(list, s)
-	}
-	h.mu.Unlock()
-	for _, s := range list {
-		s.closeFor(LeaveReasonShutdown, CloseGoingAway, "shutdown")
-	}
-	done := make(chan struct{})
-	go func() { h.live.Wait(); close(done) }()
-	select {
-	case <-done:
-	case <-time.After(closeWait):
-		h.logger().Warn("sockets still open after shutdown wait", zap.Duration("waited", closeWait))
-	}
-	h.diffs.flushAll() // announce the leaves of the closed sockets to other nodes
-	var errs []error
-	if err := h.broker.Close(); err != nil {
-		errs = append(errs, fmt.Errorf("closing broker: %w", err))
-	}
-	if err := h.presence.Close(); err != nil {
-		errs = append(errs, fmt.Errorf("closing presence: %w", err))
-	}
-	return errors.Join(errs...)
-}
-
-// register adds a connected socket; it fails once the hub is closed.
-func (h *Hub) register(s *Socket) bool {
-	h.mu.Lock()
-	defer h.mu.Unlock()
-	if h.closed {
-		return false
-	}
-	h.live.Add(1)
-	h.stats.connects.Add(1)
-	h.sockets[s] = struct{}{}
-	if s.id != "" {
-		set := h.byID[s.id]
-		if set == nil {
-			set = make(map[*Socket]struct{})
-			h.byID[s.id] = set
-		}
-		set[s] = struct{}{}
-	}
-	return true
-}
 
 // subscribeID subscribes the node to a socket's id topic, so that a
 // "disconnect" broadcast to it reaches this node.
@@ -271,22 +207,6 @@ func (h *Hub) unsubscribeID(s *Socket) {
 	}
 	if err := h.broker.Unsubscribe(context.Background(), s.id); err != nil {
 		h.logger().Error("broker unsubscribe from socket id failed", zap.String("socket_id", s.id), zap.Error(err))
-	}
-}
-
-func (h *Hub) unregister(s *Socket) {
-	h.unsubscribeID(s)
-	h.mu.Lock()
-	defer h.mu.Unlock()
-	if _, ok := h.sockets[s]; ok {
-		h.live.Done()
-	}
-	delete(h.sockets, s)
-	if set := h.byID[s.id]; set != nil {
-		delete(set, s)
-		if len(set) == 0 {
-			delete(h.byID, s.id)
-		}
 	}
 }
 

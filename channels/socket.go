@@ -33,6 +33,8 @@ type Socket struct {
 	channels channelList // read loop only
 
 	endReason atomic.Value // string: why the server closed the socket (a leave reason)
+
+	pendingClose *closeIntent // a close that came before the socket was open; guarded by hub.mu
 }
 
 // subscription is one joined channel of a socket: a subscriber of a topic.

@@ -2,6 +2,7 @@ package channels
 
 import (
 	"context"
+	"fmt"
 	"sync"
 	"testing"
 	"time"
@@ -79,5 +80,56 @@ func TestSocketIDSubscribedBeforeOpen(t *testing.T) {
 			}
 			return
 		}
+	}
+}
+
+// A disconnect by id published the moment each client sees its socket
+// open closes every one of them, also when the disconnect overtakes the
+// server on its way from the 101 to the socket's first write: the socket
+// is registered under its id before the 101, and a close that reaches it
+// before it can send is carried out when it opens. Sockets are dialed
+// from several goroutines at once so that the window is hit often.
+func TestDisconnectAsSoonAsOpen(t *testing.T) {
+	rules := testRules(t, RulesSpec{ID: "'user:' + params.id"})
+	h, err := NewHub(Config{Rules: rules}, nil, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { h.Close() })
+	url := serveHub(t, h)
+	const workers, perWorker = 4, 25
+	errs := make(chan error, workers*perWorker)
+	var wg sync.WaitGroup
+	for w := range workers {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for i := range perWorker {
+				id := fmt.Sprintf("%d-%d", w, i)
+				c, _, err := websocket.DefaultDialer.Dial(url+"/websocket?vsn=2.0.0&id="+id, nil)
+				if err != nil {
+					errs <- fmt.Errorf("dial %s: %w", id, err)
+					continue
+				}
+				if err := h.Disconnect(context.Background(), "user:"+id); err != nil {
+					errs <- err
+				}
+				c.SetReadDeadline(time.Now().Add(10 * time.Second)) // a bound, not a wait
+				for {
+					if _, _, err := c.ReadMessage(); err != nil {
+						if !websocket.IsCloseError(err, CloseGoingAway) {
+							errs <- fmt.Errorf("socket %s ended with %v, want close 1001", id, err)
+						}
+						break
+					}
+				}
+				c.Close()
+			}
+		}()
+	}
+	wg.Wait()
+	close(errs)
+	for err := range errs {
+		t.Error(err)
 	}
 }

@@ -533,15 +533,37 @@ func (w *Webhooks) settle(up *webhookUpstream, url string, trial bool, outcome b
 // logs (at most once per second) when the queue is full or closed.
 // Non-2xx answers and errors are logged by the worker that delivers it.
 func (w *Webhooks) Notify(url, event string, body []byte) bool {
+	return w.enqueue(nil, url, event, body)
+}
+
+// NotifyWait is Notify, except that a full queue makes it wait for room
+// until ctx ends (a nil ctx waits for nothing). A drain uses it so that
+// the leave notifications of thousands of sockets closed at once are
+// delivered, not dropped. Close waits for a NotifyWait in progress.
+func (w *Webhooks) NotifyWait(ctx context.Context, url, event string, body []byte) bool {
+	return w.enqueue(ctx.Done(), url, event, body)
+}
+
+// enqueue queues a notification, waiting for room until wait yields when
+// wait is not nil.
+func (w *Webhooks) enqueue(wait <-chan struct{}, url, event string, body []byte) bool {
 	queued, closed := false, false
+	job := webhookJob{url: url, event: event, body: body}
 	w.qmu.RLock()
 	if w.closed {
 		closed = true
 	} else {
 		select {
-		case w.queue <- webhookJob{url: url, event: event, body: body}:
+		case w.queue <- job:
 			queued = true
 		default:
+			if wait != nil {
+				select {
+				case w.queue <- job:
+					queued = true
+				case <-wait:
+				}
+			}
 		}
 	}
 	w.qmu.RUnlock()
@@ -589,7 +611,12 @@ func (w *Webhooks) notifyWorker() {
 // queued for at most twice the Timeout (then abandons the rest, counted as
 // dropped), and closes idle connections. Calls made after Close still
 // work. Close is safe to call more than once.
-func (w *Webhooks) Close() {
+func (w *Webhooks) Close() { w.CloseWithin(0) }
+
+// CloseWithin is Close letting the workers deliver what is queued for up
+// to wait, or twice the Timeout if that is longer: after a drain, the
+// leave notifications of every drained socket may be queued.
+func (w *Webhooks) CloseWithin(wait time.Duration) {
 	w.closeOnce.Do(func() {
 		w.qmu.Lock()
 		w.closed = true
@@ -601,7 +628,7 @@ func (w *Webhooks) Close() {
 			w.workers.Wait()
 			close(done)
 		}()
-		timer := time.NewTimer(2 * w.cfg.Timeout)
+		timer := time.NewTimer(max(wait, 2*w.cfg.Timeout))
 		select {
 		case <-done:
 		case <-timer.C:

@@ -85,9 +85,14 @@ func (h *Hub) ServeWebSocket(w http.ResponseWriter, r *http.Request) error {
 	// Connect params and headers only serve the connect rules; an idle
 	// socket should not carry them.
 	s.params, s.headers = nil, nil
-	// The socket id's broker subscription is in place before the handshake
-	// answers 101: a disconnect by id published on any node once the
-	// client sees the socket open reaches it. Every failure below undoes it.
+	// The socket is registered under its id, and the id's broker
+	// subscription is in place, before the handshake answers 101: a
+	// disconnect by id published on any node once the client sees the
+	// socket open reaches it (and is carried out by open if it comes
+	// before the socket can send). Every failure below undoes both.
+	if !h.admit(s) {
+		return httpErrorf(http.StatusServiceUnavailable, "shutting down")
+	}
 	h.subscribeID(s)
 
 	var upgradeErr *HTTPError
@@ -108,7 +113,7 @@ func (h *Hub) ServeWebSocket(w http.ResponseWriter, r *http.Request) error {
 	}
 	conn, err := up.Upgrade(uw, r, nil)
 	if err != nil {
-		h.unsubscribeID(s)
+		h.unregister(s)
 		if upgradeErr != nil {
 			return upgradeErr
 		}
@@ -116,21 +121,15 @@ func (h *Hub) ServeWebSocket(w http.ResponseWriter, r *http.Request) error {
 	}
 	if hj == nil || hj.rc == nil {
 		// Upgrade succeeds only after a hijack, which sets rc.
-		h.unsubscribeID(s)
+		h.unregister(s)
 		conn.Close()
 		return &HTTPError{Status: http.StatusInternalServerError, Err: errors.New("websocket upgrade without hijack")}
 	}
 	// The send queue writes to the connection itself: writev needs the
 	// *net.TCPConn, not the readConn wrapper.
-	s.q = newSendQueue(hj.rc.Conn, cfg.WriteTimeout, cfg.MaxQueueSize)
-	s.q.setWriteDelay(cfg.WriteDelay)
-	if !h.register(s) {
-		h.unsubscribeID(s)
-		s.q.Close(CloseGoingAway, "shutdown")
-		s.q.waitFlushed(closeGrace)
-		s.q.Abort()
-		return nil
-	}
+	q := newSendQueue(hj.rc.Conn, cfg.WriteTimeout, cfg.MaxQueueSize)
+	q.setWriteDelay(cfg.WriteDelay)
+	h.open(s, q)
 	// The read loop runs on its own goroutine and ServeHTTP returns: the
 	// HTTP server's goroutine, its deep stack (the middleware chain), the
 	// request and the connection's buffered writer are released, so an idle

@@ -1,0 +1,101 @@
+package channels
+
+// The hub's socket registry: which sockets are open, and under which id,
+// so that a disconnect by id and a drain reach every socket, including one
+// whose handshake is still being answered.
+//
+// A socket is admitted before its handshake answers (the 101 of a
+// WebSocket) and opened once it can send. A close that reaches an
+// admitted socket before it is open (a disconnect by id published as soon
+// as the client saw the 101, a drain) is kept and carried out by open.
+
+// closeIntent is a close that reached a socket before it could send.
+type closeIntent struct {
+	leaveReason string
+	code        int
+	reason      string
+}
+
+// admit registers s before its handshake answers, so that a disconnect
+// by its id or a drain reaches it from then on. It fails once the hub is
+// closing. Every admitted socket ends with unregister.
+func (h *Hub) admit(s *Socket) bool {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	if h.closed {
+		return false
+	}
+	h.live.Add(1)
+	h.sockets[s] = struct{}{}
+	if s.id != "" {
+		set := h.byID[s.id]
+		if set == nil {
+			set = make(map[*Socket]struct{})
+			h.byID[s.id] = set
+		}
+		set[s] = struct{}{}
+	}
+	return true
+}
+
+// open gives an admitted socket its send queue and carries out a close
+// that reached it meanwhile. The socket's reader starts after open.
+func (h *Hub) open(s *Socket, q *sendQueue) {
+	h.mu.Lock()
+	s.q = q
+	pending := s.pendingClose
+	s.pendingClose = nil
+	h.mu.Unlock()
+	h.stats.connects.Add(1)
+	if pending != nil {
+		s.closeFor(pending.leaveReason, pending.code, pending.reason)
+	}
+}
+
+// closeSockets closes each socket of list with code and reason, recording
+// leaveReason for its leave webhooks; a socket that is not open yet is
+// closed by open.
+func (h *Hub) closeSockets(list []*Socket, leaveReason string, code int, reason string) {
+	var ready []*Socket
+	h.mu.Lock()
+	for _, s := range list {
+		if s.q != nil {
+			ready = append(ready, s)
+		} else if s.pendingClose == nil {
+			s.pendingClose = &closeIntent{leaveReason: leaveReason, code: code, reason: reason}
+		}
+	}
+	h.mu.Unlock()
+	for _, s := range ready {
+		s.closeFor(leaveReason, code, reason)
+	}
+}
+
+// socketsWithID returns the registered sockets whose id is id.
+func (h *Hub) socketsWithID(id string) []*Socket {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	list := make([]*Socket, 0, len(h.byID[id]))
+	for s := range h.byID[id] {
+		list = append(list, s)
+	}
+	return list
+}
+
+// unregister removes a socket admitted by admit and releases its id
+// subscription.
+func (h *Hub) unregister(s *Socket) {
+	h.unsubscribeID(s)
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	if _, ok := h.sockets[s]; ok {
+		h.live.Done()
+	}
+	delete(h.sockets, s)
+	if set := h.byID[s.id]; set != nil {
+		delete(set, s)
+		if len(set) == 0 {
+			delete(h.byID, s.id)
+		}
+	}
+}
