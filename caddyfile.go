@@ -49,6 +49,11 @@ func parseCaddyfile(helper httpcaddyfile.Helper) (caddyhttp.MiddlewareHandler, e
 //		max_channels    <n>                          # default 100
 //		max_queue_size  <size>                       # default 1MiB
 //		pubsub          memory | redis <url> | nats <url> [{ … }]  # default memory
+//		drain {                                      # closing sockets at shutdown or removal
+//			batch    <n>                             # default 10000 sockets per batch
+//			interval <duration>                      # default 2s between batches
+//			timeout  <duration>                      # default 30s for the whole drain
+//		}
 //		channel <pattern> {                          # repeatable; first match wins
 //			join      allow | deny [<reason>] | if "<cel>"  [reply "<cel>"]
 //			join      upstream <url>
@@ -139,6 +144,8 @@ func (h *Handler) UnmarshalCaddyfile(d *caddyfile.Dispenser) error {
 			err = sizeArg(d, &h.MaxQueueSize)
 		case "max_channels":
 			err = intArg(d, &h.MaxChannels)
+		case "drain":
+			h.Drain, err = parseDrain(d)
 		case "pubsub":
 			if !d.NextArg() {
 				return d.ArgErr()
@@ -360,6 +367,37 @@ func parseGate(d *caddyfile.Dispenser, kind channels.ExprKind, withReply bool) (
 		}
 	}
 	return g, nil
+}
+
+// parseDrain reads a drain block; every setting is optional.
+func parseDrain(d *caddyfile.Dispenser) (*Drain, error) {
+	if d.NextArg() {
+		return nil, d.ArgErr()
+	}
+	dr := &Drain{}
+	seen := map[string]bool{}
+	for nesting := d.Nesting(); d.NextBlock(nesting); {
+		name := d.Val()
+		if seen[name] {
+			return nil, d.Errf("drain: duplicate %q", name)
+		}
+		seen[name] = true
+		var err error
+		switch name {
+		case "batch":
+			err = intArg(d, &dr.Batch)
+		case "interval":
+			err = durationArg(d, &dr.Interval)
+		case "timeout":
+			err = durationArg(d, &dr.Timeout)
+		default:
+			return nil, d.Errf("drain: unknown setting %q (want batch, interval or timeout)", name)
+		}
+		if err != nil {
+			return nil, err
+		}
+	}
+	return dr, nil
 }
 
 func oneArg(d *caddyfile.Dispenser, dst *string) error {

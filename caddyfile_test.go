@@ -35,6 +35,16 @@ func TestUnmarshalCaddyfile(t *testing.T) {
 			want:  `{}`,
 		},
 		{
+			name:  "drain",
+			input: "channels {\n\tdrain {\n\t\tbatch 500\n\t\tinterval 1s\n\t\ttimeout 20s\n\t}\n}",
+			want:  `{"drain": {"batch": 500, "interval": 1000000000, "timeout": 20000000000}}`,
+		},
+		{
+			name:  "drain, defaults",
+			input: "channels {\n\tdrain {\n\t\tinterval 500ms\n\t}\n}",
+			want:  `{"drain": {"interval": 500000000}}`,
+		},
+		{
 			name:  "empty block",
 			input: "channels {\n}",
 			want:  `{}`,
@@ -346,6 +356,42 @@ func TestUnmarshalCaddyfileErrors(t *testing.T) {
 			input: "channels /socket {\n}",
 			want:  "wrong argument count",
 			line:  1,
+		},
+		{
+			name:  "drain argument",
+			input: "channels {\n\tdrain 10 {\n\t}\n}",
+			want:  "wrong argument count",
+			line:  2,
+		},
+		{
+			name:  "drain unknown setting",
+			input: "channels {\n\tdrain {\n\t\tsize 10\n\t}\n}",
+			want:  `drain: unknown setting "size"`,
+			line:  3,
+		},
+		{
+			name:  "drain duplicate setting",
+			input: "channels {\n\tdrain {\n\t\tbatch 10\n\t\tbatch 20\n\t}\n}",
+			want:  `drain: duplicate "batch"`,
+			line:  4,
+		},
+		{
+			name:  "drain batch not positive",
+			input: "channels {\n\tdrain {\n\t\tbatch 0\n\t}\n}",
+			want:  `batch: invalid positive number "0"`,
+			line:  3,
+		},
+		{
+			name:  "drain interval not a duration",
+			input: "channels {\n\tdrain {\n\t\tinterval soon\n\t}\n}",
+			want:  `interval: invalid duration "soon"`,
+			line:  3,
+		},
+		{
+			name:  "duplicate drain",
+			input: "channels {\n\tdrain {\n\t}\n\tdrain {\n\t}\n}",
+			want:  `duplicate "drain"`,
+			line:  4,
 		},
 		{
 			name:  "unknown subdirective",

@@ -14,6 +14,7 @@ import (
 	"net/http"
 	"strings"
 	"sync"
+	"time"
 
 	"github.com/caddyserver/caddy/v2"
 	"github.com/caddyserver/caddy/v2/caddyconfig/caddyfile"
@@ -105,11 +106,42 @@ type Handler struct {
 	// logged instead of growing memory. Default: 1 MiB.
 	MaxQueueSize int `json:"max_queue_size,omitempty"`
 
+	// Drain shapes how sockets are closed at shutdown, or when a config
+	// no longer has this handler: in batches, so that clients do not all
+	// reconnect in the same instant. See Drain.
+	Drain *Drain `json:"drain,omitempty"`
+
 	cfg      channels.Config
 	webhooks *channels.Webhooks
 	shared   *sharedHub
 	poolKey  string
 	logger   *zap.Logger
+}
+
+// Drain is the socket drainer's settings (Phoenix's drainer options): the
+// sockets are closed with 1001 in batches of at least Batch, one batch per
+// Interval, all within Timeout (batches grow when a node holds more
+// sockets than Batch × Timeout / Interval); sockets still open at Timeout
+// are cut. Leave webhooks (reason "shutdown") and presence leaves go out
+// for every drained socket.
+type Drain struct {
+	// Batch is the smallest number of sockets closed per batch. Default
+	// 10000.
+	Batch int `json:"batch,omitempty"`
+	// Interval is the pause between batches. Default 2s.
+	Interval caddy.Duration `json:"interval,omitempty"`
+	// Timeout bounds the whole drain, leave webhooks included. Default
+	// 30s.
+	Timeout caddy.Duration `json:"timeout,omitempty"`
+}
+
+// config returns the engine's drain settings (zero fields take the
+// defaults).
+func (d *Drain) config() channels.DrainConfig {
+	if d == nil {
+		return channels.DrainConfig{}
+	}
+	return channels.DrainConfig{Batch: d.Batch, Interval: timeDuration(d.Interval), Timeout: timeDuration(d.Timeout)}
 }
 
 // CaddyModule returns the Caddy module information.
@@ -140,6 +172,9 @@ func (h *Handler) Provision(ctx caddy.Context) error {
 	if h.MaxFrameSize < 0 || h.MaxChannels < 0 || h.MaxQueueSize < 0 || h.IdleTimeout < 0 || h.WriteTimeout < 0 {
 		return errors.New("limits and timeouts must not be negative")
 	}
+	if d := h.Drain; d != nil && (d.Batch < 0 || d.Interval < 0 || d.Timeout < 0) {
+		return errors.New("drain: batch, interval and timeout must not be negative")
+	}
 	if err := channels.ValidateWriteDelay(timeDuration(h.WriteDelay)); err != nil {
 		return fmt.Errorf("write_delay: %w", err)
 	}
@@ -161,6 +196,7 @@ func (h *Handler) Provision(ctx caddy.Context) error {
 		Logger:       h.logger,
 		Webhooks:     h.webhooks,
 		ClientIP:     clientIP,
+		Drain:        h.Drain.config(),
 	}
 
 	// The pool key includes the engine settings (before LoadModule
@@ -213,23 +249,29 @@ func (h *Handler) Validate() error {
 }
 
 // Cleanup detaches the handler from its hub. The hub, with its sockets,
-// lives on while a newer config uses the same path; otherwise its sockets
-// are closed with 1001.
+// lives on while a newer config uses the same path and pubsub settings;
+// otherwise it is drained (see Drain): in the background when a reload
+// dropped it, so that the reload does not wait, and before Cleanup returns
+// when the process exits, so that the drain completes.
 func (h *Handler) Cleanup() error {
-	// Closed last: sockets closed by this cleanup queue their leave
-	// webhooks through it, and Close drains that queue.
-	if h.webhooks != nil {
-		defer h.webhooks.Close()
+	var handedOver bool
+	if h.poolKey != "" {
+		if h.shared != nil {
+			handedOver = h.shared.detach(h)
+		}
+		_, err := hubs.Delete(h.poolKey)
+		h.poolKey = ""
+		if err != nil {
+			return err
+		}
 	}
-	if h.poolKey == "" {
-		return nil
+	// The last handler's webhook client carries the drained sockets'
+	// leave webhooks: the hub closes it once drained. Any other is closed
+	// now (sockets use the config in force).
+	if h.webhooks != nil && !handedOver {
+		h.webhooks.Close()
 	}
-	if h.shared != nil {
-		h.shared.detach(h)
-	}
-	_, err := hubs.Delete(h.poolKey)
-	h.poolKey = ""
-	return err
+	return nil
 }
 
 // ServeHTTP serves the socket transport and the API; other requests pass
@@ -275,6 +317,7 @@ type sharedHub struct {
 
 	mu       sync.Mutex
 	handlers []*Handler
+	webhooks *channels.Webhooks // the last handler's, closed after the drain
 }
 
 func (s *sharedHub) attach(h *Handler) {
@@ -284,7 +327,10 @@ func (s *sharedHub) attach(h *Handler) {
 	s.hub.SetConfig(h.cfg)
 }
 
-func (s *sharedHub) detach(h *Handler) {
+// detach removes h. When h was the last handler it returns true: the
+// hub is about to be drained and closed, with h's config in force, and
+// h's webhook client is closed after the drain (see Destruct).
+func (s *sharedHub) detach(h *Handler) bool {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	for i, x := range s.handlers {
@@ -295,12 +341,42 @@ func (s *sharedHub) detach(h *Handler) {
 	}
 	if n := len(s.handlers); n > 0 {
 		s.hub.SetConfig(s.handlers[n-1].cfg)
+		return false
 	}
+	s.webhooks = h.webhooks
+	return true
 }
 
-// Destruct closes the hub's sockets with 1001 once no config uses it.
+// Destruct drains the hub once no config uses it, then closes the webhook
+// client that carried the drained sockets' leave webhooks. When the
+// process is exiting it drains before returning, so that the process
+// lives until every socket is closed; on a reload it drains in the
+// background and returns at once (the new config is already serving).
 func (s *sharedHub) Destruct() error {
-	return s.hub.Close()
+	if caddy.Exiting() {
+		return s.shutdown()
+	}
+	go func() {
+		if err := s.shutdown(); err != nil {
+			s.hub.Config().Logger.Error("closing the hub of a removed handler", zap.String("path", s.path), zap.Error(err))
+		}
+	}()
+	return nil
+}
+
+// shutdown drains and closes the hub, then flushes and closes the
+// webhook client for what is left of the drain window.
+func (s *sharedHub) shutdown() error {
+	start := time.Now()
+	timeout := s.hub.Config().Drain.Timeout
+	err := s.hub.Close()
+	s.mu.Lock()
+	wh := s.webhooks
+	s.mu.Unlock()
+	if wh != nil {
+		wh.CloseWithin(timeout - time.Since(start))
+	}
+	return err
 }
 
 // clientIP is the client address Caddy determined for the request (it
