@@ -259,8 +259,9 @@ func (h *Handler) Cleanup() error {
 		if h.shared != nil {
 			handedOver = h.shared.detach(h)
 		}
-		_, err := hubs.Delete(h.poolKey)
+		deleted, err := hubs.Delete(h.poolKey)
 		h.poolKey = ""
+		handedOver = handedOver && deleted
 		if err != nil {
 			return err
 		}
