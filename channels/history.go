@@ -32,6 +32,12 @@ import (
 // the history read: it is either in the replay or before the join point.
 // Held broadcasts of another epoch, or without a position, are queued as
 // they are.
+//
+// The broker may hand the node a broadcast after the history read has
+// already returned it (Redis appends and publishes in one script, but the
+// node's pub/sub connection delivers on its own time): after step 3 the
+// state stays as a floor, and a broadcast of the same epoch at or before
+// L is dropped, until the first later one arrives and removes it.
 
 // maxHeld bounds the broadcasts held for one catching-up subscription; a
 // subscription that exceeds it is disconnected as a slow consumer.
@@ -44,19 +50,30 @@ const historyTimeout = 5 * time.Second
 // catches up. It exists only during the join, so idle subscriptions pay
 // one pointer for it.
 type catchUpState struct {
+	sub  *subscription
 	mu   sync.Mutex
-	done bool              // the catch-up ended: queue as usual
+	done bool              // the catch-up ended: queue what comes after floor
 	held []*pubsub.Message // broadcasts that arrived meanwhile
 	over bool              // more than maxHeld arrived
+
+	floor    pubsub.Position // once done: the join point L
+	hasFloor bool
 }
 
-// hold holds m for a catching-up subscription and reports whether it did;
-// false means the catch-up ended and m is queued as usual. It runs under
-// the topic shard's read lock.
+// hold holds m for a catching-up subscription and reports whether it did
+// (or dropped it as already replayed); false means m is queued as usual.
+// Once the catch-up is done, the first broadcast after the join point
+// removes the state. It runs under the topic shard's read lock.
 func (cu *catchUpState) hold(m *pubsub.Message) bool {
 	cu.mu.Lock()
 	defer cu.mu.Unlock()
 	if cu.done {
+		if cu.hasFloor && m.Position.Epoch == cu.floor.Epoch && m.Position.Seq <= cu.floor.Seq {
+			return true // replayed already
+		}
+		if !m.Position.IsZero() || !cu.hasFloor {
+			cu.sub.catchUp.CompareAndSwap(cu, nil)
+		}
 		return false
 	}
 	if len(cu.held) >= maxHeld {
@@ -136,7 +153,11 @@ func (s *Socket) catchUp(cfg *Config, hr *HistoryRule, sub *subscription, m *Mes
 	}
 	over := cu.over
 	cu.held, cu.done = nil, true
-	sub.catchUp.Store(nil)
+	if err == nil && !latest.IsZero() {
+		cu.floor, cu.hasFloor = latest, true // until a later broadcast (see hold)
+	} else {
+		sub.catchUp.Store(nil)
+	}
 	if over {
 		cfg.Logger.Warn("disconnecting slow consumer: too many broadcasts during a history join",
 			zap.String("topic", m.Topic), zap.String("socket_id", s.id), zap.Int("held", maxHeld))

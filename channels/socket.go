@@ -226,7 +226,7 @@ func (s *Socket) subscribeJoin(cfg *Config, rule *ChannelRule, m *Message, acc j
 		assigns: acc.assigns,
 	}
 	if rule.History != nil {
-		sub.catchUp.Store(&catchUpState{})
+		sub.catchUp.Store(&catchUpState{sub: sub})
 		sub.publishAssigns()
 		if err := s.hub.subscribe(sub, func() {}); err != nil {
 			cfg.Logger.Error("join failed", zap.String("topic", m.Topic), zap.Error(err))
