@@ -1,0 +1,36 @@
+package caddychannels
+
+import (
+	"encoding/json"
+	"testing"
+
+	"github.com/caddyserver/caddy/v2/caddyconfig/caddyfile"
+)
+
+// FuzzUnmarshalCaddyfile: any channels block either parses into a handler
+// whose JSON round-trips, or is an error; it never panics.
+func FuzzUnmarshalCaddyfile(f *testing.F) {
+	for _, seed := range []string{
+		"channels",
+		"channels {\n\tdrain {\n\t\tbatch 500\n\t\tinterval 1s\n\t\ttimeout 20s\n\t}\n}",
+		"channels {\n\tdrain 10 {\n\t}\n}",
+		"channels {\n\tpath /socket\n\tchannel room:* {\n\t\tjoin allow\n\t\thandle_in new_msg broadcast\n\t\thistory 10 ttl 1m\n\t}\n}",
+		"channels {\n\tid \"'user:' + params.id\"\n\tmax_queue_size 2MiB\n\twrite_delay 5ms\n}",
+	} {
+		f.Add(seed)
+	}
+	f.Fuzz(func(t *testing.T, input string) {
+		h := new(Handler)
+		if err := h.UnmarshalCaddyfile(caddyfile.NewTestDispenser(input)); err != nil {
+			return
+		}
+		b, err := json.Marshal(h)
+		if err != nil {
+			t.Fatalf("parsed %q but its JSON does not marshal: %v", input, err)
+		}
+		var back Handler
+		if err := json.Unmarshal(b, &back); err != nil {
+			t.Fatalf("JSON of %q does not unmarshal: %v\n%s", input, err, b)
+		}
+	})
+}
