@@ -113,8 +113,7 @@ func (b *clusterBroker) start() {
 func (b *clusterBroker) restart() {
 	b.mu.Lock()
 	defer b.mu.Unlock()
-	b.p.stop()
-	time.Sleep(300 * time.Millisecond) // long enough for both nodes to notice
+	b.p.stop() // waits for the process to exit: the nodes' connections are dead from here on
 	b.start()
 }
 

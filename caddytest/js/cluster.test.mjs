@@ -9,7 +9,7 @@ import { test } from "node:test"
 import assert from "node:assert/strict"
 import { setTimeout as sleep } from "node:timers/promises"
 import { Presence } from "phoenix"
-import { WAIT, show, Harness, scenario, within, connect, joinOK, nextEvent, until, unique, keysOf } from "./harness.mjs"
+import { WAIT, flush, show, Harness, scenario, within, connect, joinOK, nextEvent, until, unique, keysOf } from "./harness.mjs"
 
 const A = process.env.CLUSTER_URL_A
 const B = process.env.CLUSTER_URL_B
@@ -90,7 +90,7 @@ scenario("a client that moves to the other node catches up with _since: every me
   const r2 = await joinOK(c2)
   assert.equal(r2._recovered, true, show(r2))
   await until(() => got.length >= N, `all ${N} messages (got ${got.length})`)
-  await sleep(100)
+  await flush(s2) // a duplicate queued after the last message would have arrived by now
   assert.deepEqual(got, Array.from({ length: N }, (_, i) => i + 1))
 })
 
@@ -128,7 +128,7 @@ test("after a broker restart, subscriptions are restored and nothing is delivere
     const first = n + 1
     for (let k = first; k < first + 20; k++) await publish(A, topic, "tick", { n: k })
     await until(() => seen.filter((x) => x >= first).length >= 20, "20 ticks after recovery")
-    await sleep(200)
+    await flush(sb) // a duplicate queued after the last tick would have arrived by now
     const after = seen.filter((x) => x >= first)
     assert.deepEqual(after, Array.from({ length: 20 }, (_, i) => first + i), "no duplicate, no loss after recovery")
     assert.equal(new Set(seen).size, seen.length, `no duplicate at all: ${show(seen)}`)

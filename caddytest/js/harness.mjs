@@ -9,8 +9,6 @@ import WebSocket from "ws"
 
 // WAIT bounds every wait for something that should happen.
 export const WAIT = 3000
-// QUIET is how long a test waits to be sure something does not happen.
-export const QUIET = 300
 // TEST_TIMEOUT bounds a whole test.
 export const TEST_TIMEOUT = 10000
 
@@ -164,4 +162,22 @@ export async function expectRefused(s, name) {
   s.disconnect()
   assert.equal(opened, false, `${name} socket opened`)
   if (err && err.message) assert.match(err.message, /403/, `${name} socket`)
+}
+
+// flush sends a heartbeat on socket and resolves once its reply arrives.
+// The server answers a socket's frames in order and queues every frame
+// for it in order, so whatever was queued for the socket before the
+// heartbeat was read (a broadcast that must not arrive, say) has arrived
+// by then: asserting that nothing came needs no quiet period.
+export function flush(socket, what = "the heartbeat reply (flush)") {
+  const ref = socket.makeRef()
+  return within(WAIT, what, (resolve) => {
+    const id = socket.onMessage((m) => {
+      if (m.topic === "phoenix" && m.ref === ref) {
+        socket.off([id])
+        resolve()
+      }
+    })
+    socket.push({ topic: "phoenix", event: "heartbeat", payload: {}, ref })
+  })
 }

@@ -13,8 +13,7 @@
 // disconnects its sockets at the end.
 
 import assert from "node:assert/strict"
-import { setTimeout as sleep } from "node:timers/promises"
-import { QUIET, WAIT, show, scenario, connect, outcome, joinOK, nextEvent, collect } from "./harness.mjs"
+import { flush, WAIT, show, scenario, connect, outcome, joinOK, nextEvent, collect } from "./harness.mjs"
 
 const SOCKET_URL = process.env.CHANNELS_URL || "ws://localhost:9080/socket"
 const API_KEY = process.env.CHANNELS_API_KEY || "intercept-js-key"
@@ -62,7 +61,7 @@ scenario("channel.on receives the intercepted push with its own payload; a muted
 
   assert.deepEqual(await gotA, { user_id: "alice", body: "hi", muted_by: ["carol"], mine: true })
   assert.deepEqual(await gotB, { user_id: "alice", body: "hi", muted_by: ["carol"], mine: false })
-  await sleep(QUIET)
+  await flush(ch.carol.socket) // bob's copy was queued, so carol's would have been
   assert.deepEqual(carolGot, [], `carol is muted: ${show(carolGot)}`)
 })
 
@@ -84,7 +83,7 @@ scenario("intercepted binary payloads reach phoenix.js as ArrayBuffers", async (
   const buf = await gotA
   assert.ok(buf instanceof ArrayBuffer, `want an ArrayBuffer, got ${show(buf)}`)
   assert.deepEqual(Array.from(new Uint8Array(buf)), [9, 8, 7])
-  await sleep(QUIET)
+  await flush(ch.bob.socket) // alice's copy was queued, so bob's would have been
   assert.deepEqual(bobGot, [], `bob is dropped by "drop if": ${show(bobGot)}`)
 })
 

@@ -15,7 +15,7 @@
 import { test } from "node:test"
 import assert from "node:assert/strict"
 import { setTimeout as sleep } from "node:timers/promises"
-import { WAIT, QUIET, TEST_TIMEOUT, show, Harness, scenario, within, connect, outcome, joinOK, nextEvent, collect, expectRefused } from "./harness.mjs"
+import { WAIT, flush, TEST_TIMEOUT, show, Harness, scenario, within, connect, outcome, joinOK, nextEvent, collect, expectRefused } from "./harness.mjs"
 
 const MAIN_URL = process.env.CHANNELS_URL || "ws://localhost:9080/socket"
 const SHORT_URL = process.env.CHANNELS_SHORT_URL || sibling("/short")
@@ -115,7 +115,7 @@ scenario("broadcast reaches every member, broadcast_from all but the sender", as
   const typed = outcome(ca.push("typing", { user: "a" }), "typing push reply")
   assert.deepEqual(await typingB, { user: "a" })
   assert.deepEqual(await typed, { status: "ok", response: {} })
-  await sleep(QUIET)
+  await flush(a) // b's copy was queued, so a's would have been
   assert.deepEqual(typingA, [], "broadcast_from delivered the event to its sender")
 })
 
@@ -150,7 +150,7 @@ scenario("leave is acknowledged and later broadcasts are not delivered", async (
   const own = nextEvent(cb, "new_msg", "new_msg on b")
   assert.deepEqual(await outcome(cb.push("new_msg", { after: "leave" }), "b's push"), { status: "ok", response: {} })
   assert.deepEqual(await own, { after: "leave" })
-  await sleep(QUIET)
+  await flush(a) // b's copy was queued, so a leaked one would have been
   const leaked = framesA.filter((m) => m.event === "new_msg")
   assert.deepEqual(leaked, [], "a broadcast reached a socket after it left the topic")
 })

@@ -18,8 +18,7 @@
 
 import { test } from "node:test"
 import assert from "node:assert/strict"
-import { setTimeout as sleep } from "node:timers/promises"
-import { WAIT, QUIET, TEST_TIMEOUT, show, Harness, scenario, within, connect, outcome, joinOK, nextEvent, collect, expectRefused } from "./harness.mjs"
+import { WAIT, flush, TEST_TIMEOUT, show, Harness, scenario, within, connect, outcome, joinOK, nextEvent, collect, expectRefused } from "./harness.mjs"
 
 const SOCKET_URL = process.env.CHANNELS_URL || "ws://localhost:9080/socket"
 const ALICE = process.env.CHANNELS_TOKEN_ALICE
@@ -115,7 +114,7 @@ chatScenario("handle_in webhook: a push answer reaches the sender only", async (
   ca.push("ping_me", { n: 1 }).receive("ok", (r) => replies.push(r)).receive("error", (r) => replies.push(r))
   const pongsC = collect(cc, "pong")
   assert.deepEqual(await nextEvent(ca, "pong", "pong on alice's socket"), { n: 1 })
-  await sleep(QUIET)
+  await flush(cc.socket) // the webhook answer was handled before alice's pong
   assert.deepEqual(pongsC, [], "the push reached another socket")
   assert.deepEqual(replies, [], "ping_me is noreply, but got a reply")
 })
@@ -127,7 +126,7 @@ chatScenario("declarative typing broadcast_from reaches the other socket only", 
   const typed = outcome(ca.push("typing", { user: "alice" }), "typing reply")
   assert.deepEqual(await typingC, { user: "alice" })
   assert.deepEqual(await typed, { status: "ok", response: {} })
-  await sleep(QUIET)
+  await flush(ca.socket) // carol's copy was queued, so alice's would have been
   assert.deepEqual(typingA, [], "broadcast_from delivered typing to its sender")
 })
 
@@ -142,7 +141,7 @@ chatScenario("handle_in webhook: bye stops the channel from the server", async (
   assert.deepEqual(await bye, { status: "ok", response: {} })
   await closed
   assert.equal(ch.state, "closed")
-  await sleep(QUIET)
+  await flush(a) // frames the server queued after the phx_close have arrived
   assert.equal(ch.state, "closed", "phoenix.js rejoined a channel the server closed")
   assert.ok(a.isConnected(), "stopping a channel closed the socket")
 })
