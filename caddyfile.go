@@ -54,6 +54,12 @@ func parseCaddyfile(helper httpcaddyfile.Helper) (caddyhttp.MiddlewareHandler, e
 //			interval <duration>                      # default 2s between batches
 //			timeout  <duration>                      # default 30s for the whole drain
 //		}
+//		longpoll [off] {                             # {path}/longpoll, on by default
+//			window        <duration>                 # default 10s a poll waits
+//			secret        <key>                      # signs session tokens; default random per node
+//			max_sessions  <n>                        # default 100000
+//			max_body_size <size>                     # default max_frame_size × 100
+//		}
 //		channel <pattern> {                          # repeatable; first match wins
 //			join      allow | deny [<reason>] | if "<cel>"  [reply "<cel>"]
 //			join      upstream <url>
@@ -146,6 +152,8 @@ func (h *Handler) UnmarshalCaddyfile(d *caddyfile.Dispenser) error {
 			err = intArg(d, &h.MaxChannels)
 		case "drain":
 			h.Drain, err = parseDrain(d)
+		case "longpoll":
+			h.LongPoll, err = parseLongPoll(d)
 		case "pubsub":
 			if !d.NextArg() {
 				return d.ArgErr()
@@ -367,6 +375,57 @@ func parseGate(d *caddyfile.Dispenser, kind channels.ExprKind, withReply bool) (
 		}
 	}
 	return g, nil
+}
+
+// parseLongPoll reads "longpoll off" or a longpoll block; every setting
+// is optional.
+func parseLongPoll(d *caddyfile.Dispenser) (*LongPoll, error) {
+	lp := &LongPoll{}
+	if d.NextArg() {
+		if d.Val() != "off" {
+			return nil, d.Errf("longpoll: unknown argument %q (want off, or a block)", d.Val())
+		}
+		lp.Off = true
+		if d.NextArg() {
+			return nil, d.ArgErr()
+		}
+	}
+	seen := map[string]bool{}
+	for nesting := d.Nesting(); d.NextBlock(nesting); {
+		name := d.Val()
+		if lp.Off {
+			return nil, d.Errf("longpoll off takes no settings")
+		}
+		if seen[name] {
+			return nil, d.Errf("longpoll: duplicate %q", name)
+		}
+		seen[name] = true
+		var err error
+		switch name {
+		case "window":
+			err = durationArg(d, &lp.Window)
+		case "secret":
+			if !d.NextArg() {
+				return nil, d.ArgErr()
+			}
+			lp.Secret = d.Val()
+			if d.NextArg() {
+				return nil, d.ArgErr()
+			}
+		case "max_sessions":
+			err = intArg(d, &lp.MaxSessions)
+		case "max_body_size":
+			var n int
+			err = sizeArg(d, &n)
+			lp.MaxBodySize = int64(n)
+		default:
+			return nil, d.Errf("longpoll: unknown setting %q (want window, secret, max_sessions or max_body_size)", name)
+		}
+		if err != nil {
+			return nil, err
+		}
+	}
+	return lp, nil
 }
 
 // parseDrain reads a drain block; every setting is optional.

@@ -40,6 +40,21 @@ func TestUnmarshalCaddyfile(t *testing.T) {
 			want:  `{"drain": {"batch": 500, "interval": 1000000000, "timeout": 20000000000}}`,
 		},
 		{
+			name:  "longpoll",
+			input: "channels {\n\tlongpoll {\n\t\twindow 5s\n\t\tsecret {env.LP_SECRET}\n\t\tmax_sessions 2000\n\t\tmax_body_size 2MiB\n\t}\n}",
+			want:  `{"longpoll": {"window": 5000000000, "secret": "{env.LP_SECRET}", "max_sessions": 2000, "max_body_size": 2097152}}`,
+		},
+		{
+			name:  "longpoll off",
+			input: "channels {\n\tlongpoll off\n}",
+			want:  `{"longpoll": {"off": true}}`,
+		},
+		{
+			name:  "longpoll, defaults",
+			input: "channels {\n\tlongpoll\n}",
+			want:  `{"longpoll": {}}`,
+		},
+		{
 			name:  "drain, defaults",
 			input: "channels {\n\tdrain {\n\t\tinterval 500ms\n\t}\n}",
 			want:  `{"drain": {"interval": 500000000}}`,
@@ -385,6 +400,36 @@ func TestUnmarshalCaddyfileErrors(t *testing.T) {
 			name:  "drain interval not a duration",
 			input: "channels {\n\tdrain {\n\t\tinterval soon\n\t}\n}",
 			want:  `interval: invalid duration "soon"`,
+			line:  3,
+		},
+		{
+			name:  "longpoll unknown argument",
+			input: "channels {\n\tlongpoll on\n}",
+			want:  `longpoll: unknown argument "on"`,
+			line:  2,
+		},
+		{
+			name:  "longpoll off with settings",
+			input: "channels {\n\tlongpoll off {\n\t\twindow 1s\n\t}\n}",
+			want:  `longpoll off takes no settings`,
+			line:  3,
+		},
+		{
+			name:  "longpoll unknown setting",
+			input: "channels {\n\tlongpoll {\n\t\tttl 1s\n\t}\n}",
+			want:  `longpoll: unknown setting "ttl"`,
+			line:  3,
+		},
+		{
+			name:  "longpoll window not a duration",
+			input: "channels {\n\tlongpoll {\n\t\twindow long\n\t}\n}",
+			want:  `window: invalid duration "long"`,
+			line:  3,
+		},
+		{
+			name:  "longpoll secret without value",
+			input: "channels {\n\tlongpoll {\n\t\tsecret\n\t}\n}",
+			want:  "wrong argument count",
 			line:  3,
 		},
 		{

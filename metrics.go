@@ -19,9 +19,14 @@ func metricDesc(name, help string) *prometheus.Desc {
 	return prometheus.NewDesc(prometheus.BuildFQName("caddy", "channels", name), help, []string{"path"}, nil)
 }
 
+// transportDesc is metricDesc with a transport label as well.
+func transportDesc(name, help string) *prometheus.Desc {
+	return prometheus.NewDesc(prometheus.BuildFQName("caddy", "channels", name), help, []string{"path", "transport"}, nil)
+}
+
 var (
-	descSockets       = metricDesc("sockets", "Open sockets.")
-	descConnects      = metricDesc("connects_total", "Sockets accepted.")
+	descSockets       = transportDesc("sockets", "Open sockets, by transport (websocket, longpoll).")
+	descConnects      = transportDesc("connects_total", "Sockets accepted, by transport (websocket, longpoll).")
 	descSlowConsumers = metricDesc("slow_consumer_disconnects_total", "Sockets closed because their outbound queue exceeded max_queue_size.")
 	descInvalidFrames = metricDesc("invalid_frame_disconnects_total", "Sockets closed for an invalid, non-UTF-8 or oversized frame.")
 	descMessagesIn    = metricDesc("messages_in_total", "Inbound messages handled.")
@@ -32,13 +37,14 @@ var (
 	descHookRejected  = metricDesc("webhook_rejected_total", "Webhook calls refused by an open circuit breaker.")
 	descBreakerOpens  = metricDesc("webhook_breaker_opens_total", "Times a webhook circuit breaker opened.")
 	descHookDropped   = metricDesc("webhook_dropped_notifications_total", "Leave notifications dropped because the queue was full or closed.")
+	descHookPending   = metricDesc("webhook_pending_notifications", "Leave notifications queued or being delivered.")
 )
 
 // Describe implements prometheus.Collector.
 func (metricsCollector) Describe(ch chan<- *prometheus.Desc) {
 	for _, d := range []*prometheus.Desc{descSockets, descConnects, descSlowConsumers, descInvalidFrames,
 		descMessagesIn, descBroadcasts, descDeliveries, descHookCalls, descHookFailures, descHookRejected,
-		descBreakerOpens, descHookDropped} {
+		descBreakerOpens, descHookDropped, descHookPending} {
 		ch <- d
 	}
 }
@@ -58,8 +64,12 @@ func (metricsCollector) Collect(ch chan<- prometheus.Metric) {
 		counter := func(d *prometheus.Desc, v uint64) {
 			ch <- prometheus.MustNewConstMetric(d, prometheus.CounterValue, float64(v), path)
 		}
-		gauge(descSockets, float64(st.Sockets))
-		counter(descConnects, st.Connects)
+		byTransport := func(d *prometheus.Desc, vt prometheus.ValueType, ws, lp float64) {
+			ch <- prometheus.MustNewConstMetric(d, vt, ws, path, "websocket")
+			ch <- prometheus.MustNewConstMetric(d, vt, lp, path, "longpoll")
+		}
+		byTransport(descSockets, prometheus.GaugeValue, float64(st.Sockets-st.LongPollSessions), float64(st.LongPollSessions))
+		byTransport(descConnects, prometheus.CounterValue, float64(st.Connects-st.LongPollConnects), float64(st.LongPollConnects))
 		counter(descSlowConsumers, st.SlowConsumers)
 		counter(descInvalidFrames, st.InvalidFrames)
 		counter(descMessagesIn, st.MessagesIn)
@@ -70,6 +80,7 @@ func (metricsCollector) Collect(ch chan<- prometheus.Metric) {
 		counter(descHookRejected, st.Webhooks.Rejected)
 		counter(descBreakerOpens, st.Webhooks.BreakerOpens)
 		counter(descHookDropped, st.Webhooks.Dropped)
+		gauge(descHookPending, float64(st.Webhooks.Pending))
 		return true
 	})
 }

@@ -22,6 +22,7 @@ import (
 	"go.uber.org/zap"
 
 	"github.com/caddy-channels/caddy-channels/channels"
+	"github.com/caddy-channels/caddy-channels/webhook"
 )
 
 func init() {
@@ -111,8 +112,13 @@ type Handler struct {
 	// reconnect in the same instant. See Drain.
 	Drain *Drain `json:"drain,omitempty"`
 
+	// LongPoll shapes the LongPoll transport at {path}/longpoll, on by
+	// default (phoenix.js falls back to it when WebSockets fail). See
+	// LongPoll.
+	LongPoll *LongPoll `json:"longpoll,omitempty"`
+
 	cfg      channels.Config
-	webhooks *channels.Webhooks
+	webhooks *webhook.Client
 	shared   *sharedHub
 	poolKey  string
 	logger   *zap.Logger
@@ -142,6 +148,36 @@ func (d *Drain) config() channels.DrainConfig {
 		return channels.DrainConfig{}
 	}
 	return channels.DrainConfig{Batch: d.Batch, Interval: timeDuration(d.Interval), Timeout: timeDuration(d.Timeout)}
+}
+
+// LongPoll is the LongPoll transport's settings.
+type LongPoll struct {
+	// Off disables {path}/longpoll: requests to it go to the next handler.
+	Off bool `json:"off,omitempty"`
+	// Window is how long a poll waits for messages (Phoenix's window_ms);
+	// a session that does not poll for 1.5 windows expires. Default 10s.
+	Window caddy.Duration `json:"window,omitempty"`
+	// Secret signs session tokens; supports placeholders such as
+	// {env.CHANNELS_LONGPOLL_SECRET}. Nodes that serve each other's
+	// sessions share it. Default: a random key per node.
+	Secret string `json:"secret,omitempty"`
+	// MaxSessions caps the open LongPoll sessions of this handler.
+	// Default 100000.
+	MaxSessions int `json:"max_sessions,omitempty"`
+	// MaxBodySize caps a POST body in bytes. Default max_frame_size × 100.
+	MaxBodySize int64 `json:"max_body_size,omitempty"`
+}
+
+// config returns the engine's LongPoll settings.
+func (l *LongPoll) config(repl *caddy.Replacer) channels.LongPollConfig {
+	if l == nil {
+		return channels.LongPollConfig{}
+	}
+	c := channels.LongPollConfig{Off: l.Off, Window: timeDuration(l.Window), MaxSessions: l.MaxSessions, MaxBodySize: l.MaxBodySize}
+	if l.Secret != "" {
+		c.Secret = []byte(repl.ReplaceKnown(l.Secret, ""))
+	}
+	return c
 }
 
 // CaddyModule returns the Caddy module information.
@@ -175,10 +211,13 @@ func (h *Handler) Provision(ctx caddy.Context) error {
 	if d := h.Drain; d != nil && (d.Batch < 0 || d.Interval < 0 || d.Timeout < 0) {
 		return errors.New("drain: batch, interval and timeout must not be negative")
 	}
+	if l := h.LongPoll; l != nil && (l.Window < 0 || l.MaxSessions < 0 || l.MaxBodySize < 0) {
+		return errors.New("longpoll: window, max_sessions and max_body_size must not be negative")
+	}
 	if err := channels.ValidateWriteDelay(timeDuration(h.WriteDelay)); err != nil {
 		return fmt.Errorf("write_delay: %w", err)
 	}
-	h.webhooks = channels.NewWebhooks(channels.WebhookConfig{
+	h.webhooks = webhook.New(webhook.Config{
 		Secret:  repl.ReplaceKnown(h.WebhookSecret, ""),
 		Timeout: timeDuration(h.WebhookTimeout),
 		Logger:  h.logger.Named("webhook"),
@@ -197,6 +236,7 @@ func (h *Handler) Provision(ctx caddy.Context) error {
 		Webhooks:     h.webhooks,
 		ClientIP:     clientIP,
 		Drain:        h.Drain.config(),
+		LongPoll:     h.LongPoll.config(repl),
 	}
 
 	// The pool key includes the engine settings (before LoadModule
@@ -293,6 +333,12 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request, next caddyht
 			return caddyhttp.Error(http.StatusInternalServerError, err)
 		}
 		return nil
+	case "/longpoll":
+		if h.LongPoll != nil && h.LongPoll.Off {
+			return next.ServeHTTP(w, r)
+		}
+		hub.ServeLongPoll(w, r)
+		return nil
 	case "/api/broadcast":
 		hub.ServeBroadcastAPI(w, r)
 		return nil
@@ -318,7 +364,7 @@ type sharedHub struct {
 
 	mu       sync.Mutex
 	handlers []*Handler
-	webhooks *channels.Webhooks // the last handler's, closed after the drain
+	webhooks *webhook.Client // the last handler's, closed after the drain
 }
 
 func (s *sharedHub) attach(h *Handler) {

@@ -241,6 +241,18 @@ func nodeStats(t *testing.T, n *chaosNode) (goroutines int, rssKB int) {
 	return goroutines, rssKB
 }
 
+// forceGC makes node n run a garbage collection (the heap profile
+// endpoint's gc=1), which also paces the return of free memory to the OS.
+func forceGC(t *testing.T, n *chaosNode) {
+	t.Helper()
+	resp, err := http.Get(fmt.Sprintf("http://127.0.0.1:%d/debug/pprof/heap?gc=1", n.admin))
+	if err != nil {
+		t.Fatalf("heap profile: %v", err)
+	}
+	_, _ = io.Copy(io.Discard, resp.Body)
+	resp.Body.Close()
+}
+
 // waitAll waits until cond holds for every client, each woken by its
 // own signal; bound is a safety net.
 func waitAll(t *testing.T, clients []*chaosClient, bound time.Duration, what string, cond func(*chaosClient) bool) {
@@ -480,9 +492,14 @@ func testChaos(t *testing.T, engine string) {
 	// Goroutines and RSS back to within 10% of the steady state.
 	for i, n := range nodes {
 		var g, r int
+		// The runtime hands freed heap back to the OS in the background,
+		// paced by GC cycles: each poll forces one (pprof's gc=1), so
+		// RSS falls back as soon as the memory is free, and stays up only
+		// when something still holds it.
 		for try := 0; ; try++ {
+			forceGC(t, n)
 			g, r = nodeStats(t, n)
-			if within10(g, g0[i]) && within10(r, r0[i]) || try == 50 {
+			if within10(g, g0[i]) && within10(r, r0[i]) || try == 100 {
 				break
 			}
 			time.Sleep(100 * time.Millisecond) // timers and idle connections wind down
@@ -521,9 +538,11 @@ func reconnectAll(t *testing.T, clients []*chaosClient) {
 // goroutines within 1% (requests and handshakes winding down), bounded.
 func stableStats(t *testing.T, n *chaosNode) (int, int) {
 	t.Helper()
+	forceGC(t, n) // measured as at the end: after a collection
 	g, r := nodeStats(t, n)
 	for range 50 {
 		time.Sleep(200 * time.Millisecond)
+		forceGC(t, n)
 		g2, r2 := nodeStats(t, n)
 		if within(g2, g, 0.01) {
 			return g2, r2

@@ -142,6 +142,9 @@ http://127.0.0.1:%d {
 		api_key %s
 		id "has(params.user) ? dyn('user_socket:' + params.user) : null"
 		%s
+		longpoll {
+			window 1s
+		}
 		channel room:* {
 			join allow
 			handle_in msg broadcast
@@ -207,6 +210,9 @@ func testCluster(t *testing.T, engine string) {
 		waitPort(t, "127.0.0.1:"+strconv.Itoa(port), 20*time.Second)
 		urls = append(urls, fmt.Sprintf("ws://127.0.0.1:%d/socket", port))
 	}
+
+	// Before the JS test, which kills node B.
+	t.Run("longpoll without sticky sessions", func(t *testing.T) { testClusterLongPoll(t, urls) })
 
 	// The JS test asks for the broker restart through this control server.
 	ctl := &http.Server{Handler: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {

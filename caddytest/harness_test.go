@@ -35,9 +35,6 @@ const (
 	wsBase   = "ws://localhost:9080"
 	// recvTimeout bounds every wait for a frame.
 	recvTimeout = 5 * time.Second
-	// quietPeriod is how long a test waits for a stray leave notification
-	// (delivered by several workers, so in no order a test could wait on).
-	quietPeriod = 300 * time.Millisecond
 )
 
 // globalOptions are required by caddytest: the admin port it talks to,
@@ -273,6 +270,43 @@ func eventually(t *testing.T, d time.Duration, what string, cond func() bool) {
 		}
 		time.Sleep(10 * time.Millisecond)
 	}
+}
+
+// metricsText is the admin endpoint's /metrics page.
+func metricsText(t *testing.T) string {
+	t.Helper()
+	resp, err := http.Get("http://localhost:2999/metrics")
+	if err != nil {
+		t.Fatalf("metrics: %v", err)
+	}
+	defer resp.Body.Close()
+	b, err := io.ReadAll(resp.Body)
+	if err != nil {
+		t.Fatalf("metrics: %v", err)
+	}
+	return string(b)
+}
+
+// webhooksSettled waits until the handler at path holds sockets open
+// sockets and has no leave notification queued or in delivery. A socket
+// leaves the count only after its leave notifications were queued, so
+// once this holds every notification of the sockets that closed has
+// reached the app (or failed): a check that none was sent can follow.
+func webhooksSettled(t *testing.T, path string, sockets int) {
+	t.Helper()
+	want := []string{
+		fmt.Sprintf("caddy_channels_sockets{path=%q,transport=\"websocket\"} %d\n", path, sockets),
+		fmt.Sprintf("caddy_channels_webhook_pending_notifications{path=%q} 0\n", path),
+	}
+	eventually(t, recvTimeout, fmt.Sprintf("%d sockets and no pending notification on %s", sockets, path), func() bool {
+		text := metricsText(t)
+		for _, w := range want {
+			if !strings.Contains(text, w) {
+				return false
+			}
+		}
+		return true
+	})
 }
 
 // q builds a query string.

@@ -88,6 +88,17 @@ func pushPaced(pub *client, topic string, total int) <-chan struct{} {
 	return done
 }
 
+// awaitBroadcast reads c's "post" broadcasts until one at position seq
+// or later: that many were published by then.
+func awaitBroadcast(c *client, seq int) {
+	c.t.Helper()
+	for {
+		if _, n := position(c.t, c.nextEvent("post").Ref); n >= seq {
+			return
+		}
+	}
+}
+
 // uniqueTopic returns a topic no earlier test run used: the hub, and so
 // its history, survives config reloads.
 func uniqueTopic(prefix string) string {
@@ -213,7 +224,7 @@ func TestHistoryCatchUpUnderLoad(t *testing.T) {
 		last = n
 	}
 	first.conn.Close()
-	time.Sleep(20 * time.Millisecond) // broadcasts continue meanwhile
+	awaitBroadcast(pub, last+20) // broadcasts continue meanwhile
 
 	// Rejoin from the last seen position on a new socket.
 	again := dial(t, "/socket", "vsn=2.0.0", nil)

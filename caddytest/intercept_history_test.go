@@ -8,7 +8,6 @@ package integration
 import (
 	"fmt"
 	"testing"
-	"time"
 )
 
 const interceptHistoryRules = `
@@ -87,7 +86,7 @@ func TestInterceptHistoryCatchUpUnderLoad(t *testing.T) {
 		last = n
 	}
 	first.conn.Close()
-	time.Sleep(20 * time.Millisecond)
+	awaitBroadcast(pub, last+20) // the publisher goes on meanwhile
 
 	again := dial(t, "/socket", q("vsn", "2.0.0", "user", "bob"), nil)
 	resp = joinResponse(t, again.joinWith("2", "2", topic, fmt.Sprintf(`{"_since":"%s:%d"}`, epoch, last)))

@@ -28,32 +28,23 @@ func TestMetrics(t *testing.T) {
 	}
 	a.expect(`[null,null,"room:m","e",{}]`)
 	b.expect(`[null,null,"room:m","e",{}]`)
+	// A LongPoll session counts under its own transport label.
+	if _, body := httpDo(t, http.MethodGet, "/metered/longpoll?vsn=2.0.0", nil, ""); !strings.Contains(body, `"status":410`) {
+		t.Fatalf("longpoll session not opened: %s", body)
+	}
 
 	want := []string{
-		`caddy_channels_sockets{path="/metered"} 2`,
-		`caddy_channels_connects_total{path="/metered"} 2`,
+		`caddy_channels_sockets{path="/metered",transport="websocket"} 2`,
+		`caddy_channels_sockets{path="/metered",transport="longpoll"} 1`,
+		`caddy_channels_connects_total{path="/metered",transport="websocket"} 2`,
+		`caddy_channels_connects_total{path="/metered",transport="longpoll"} 1`,
 		`caddy_channels_messages_in_total{path="/metered"} 2`,
 		`caddy_channels_broadcasts_total{path="/metered"} 1`,
 		`caddy_channels_deliveries_total{path="/metered"} 2`,
 		`caddy_channels_slow_consumer_disconnects_total{path="/metered"} 0`,
 	}
-	var text string
 	eventually(t, 5*time.Second, "the metrics", func() bool {
-		resp, err := http.Get("http://localhost:2999/metrics")
-		if err != nil {
-			return false
-		}
-		defer resp.Body.Close()
-		var sb strings.Builder
-		buf := make([]byte, 32<<10)
-		for {
-			n, err := resp.Body.Read(buf)
-			sb.Write(buf[:n])
-			if err != nil {
-				break
-			}
-		}
-		text = sb.String()
+		text := metricsText(t)
 		for _, w := range want {
 			if !strings.Contains(text, w) {
 				return false

@@ -26,6 +26,7 @@ import (
 
 	"github.com/caddy-channels/caddy-channels/channels"
 	"github.com/caddy-channels/caddy-channels/examples/backend/chat"
+	"github.com/caddy-channels/caddy-channels/webhook"
 )
 
 const (
@@ -197,10 +198,10 @@ func whCheckRequest(t *testing.T, r whRequest, event, secret, want string) {
 		if !whSignature.MatchString(sig) {
 			t.Errorf("%s: X-Channels-Signature %q does not have the documented format", what, sig)
 		}
-		if err := channels.VerifyWebhookSignature(secret, sig, r.body, time.Now(), 0); err != nil {
+		if err := webhook.Verify(secret, sig, r.body, time.Now(), 0); err != nil {
 			t.Errorf("%s: signature does not verify with the secret: %v (header %q, body %s)", what, err, sig, r.body)
 		}
-		if err := channels.VerifyWebhookSignature(secret+"x", sig, r.body, time.Now(), 0); err == nil {
+		if err := webhook.Verify(secret+"x", sig, r.body, time.Now(), 0); err == nil {
 			t.Errorf("%s: signature verifies with another secret", what)
 		}
 	}
@@ -427,7 +428,7 @@ func TestWebhookChatRoom(t *testing.T) {
 	alice.conn.Close()
 	whWaitLeave(t, app, whLeave("alice", "room:other", "closed"))
 	whWaitLeave(t, app, whLeave("alice", "room:private-staff", "closed"))
-	time.Sleep(50 * time.Millisecond)
+	webhooksSettled(t, "/socket", 3) // bob, carol, vic
 	for _, l := range app.Leaves() {
 		if l.Topic == "room:lobby" && l.User == "alice" {
 			t.Errorf("leave notification after stop: %+v", l)
@@ -936,7 +937,7 @@ func TestWebhookCircuitBreaker(t *testing.T) {
 	c.send(`["1","7","br:x","ping",{}]`)
 	c.expect(`["1","7","br:x","phx_reply",{"status":"ok","response":{}}]`)
 
-	time.Sleep(time.Until(opened.Add(channels.DefaultWebhookBreakerCooldown + 100*time.Millisecond)))
+	time.Sleep(time.Until(opened.Add(webhook.DefaultBreakerCooldown + 100*time.Millisecond)))
 	for i := 8; i <= 9; i++ {
 		c.send(fmt.Sprintf(`["1","%d","br:x","work",{}]`, i))
 		c.expect(fmt.Sprintf(`["1","%d","br:x","phx_reply",{"status":"ok","response":{"up":true}}]`, i))

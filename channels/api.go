@@ -187,6 +187,9 @@ func (it *broadcastItem) validate() error {
 	if it.Topic == nil || *it.Topic == "" {
 		return errors.New(`"topic" must be a non-empty string`)
 	}
+	if isReservedTopic(*it.Topic) {
+		return errors.New(`"topic" must not start with a NUL character (reserved for the gateway)`)
+	}
 	if it.Event == nil || *it.Event == "" {
 		return errors.New(`"event" must be a non-empty string`)
 	}

@@ -70,15 +70,17 @@ type Config struct {
 	APIKey string
 	// Logger receives the engine's logs; nil discards them.
 	Logger *zap.Logger
-	// Webhooks carries the calls of upstream rules. The owner of the
-	// Config creates it (NewWebhooks) and closes it when the Config is no
-	// longer used. Without it, upstream rules fail as unavailable.
-	Webhooks *Webhooks
+	// Webhooks carries the calls of upstream rules (a *webhook.Client).
+	// The owner of the Config creates it and closes it when the Config is
+	// no longer used. Without it, upstream rules fail as unavailable.
+	Webhooks WebhookClient
 	// ClientIP returns the client address of a request for webhooks'
 	// remote_ip; nil uses the host of the request's RemoteAddr.
 	ClientIP func(*http.Request) string
 	// Drain shapes how Hub.Close closes the sockets (see DrainConfig).
 	Drain DrainConfig
+	// LongPoll shapes the LongPoll transport (see LongPollConfig).
+	LongPoll LongPollConfig
 }
 
 // clientIP returns the client address of r.
@@ -121,6 +123,7 @@ func (c Config) withDefaults() *Config {
 		c.Logger = zap.NewNop()
 	}
 	c.Drain = c.Drain.withDefaults()
+	c.LongPoll = c.LongPoll.withDefaults(c.MaxFrameSize)
 	return &c
 }
 

@@ -1,15 +1,17 @@
 // Package channels is a Phoenix Channels protocol engine: serializers for the
 // V1 and V2 wire formats, sockets, per-socket channel state, a topic router
-// with declarative rules, and the WebSocket transport.
+// with declarative rules, and two transports behind the Transport
+// interface: WebSocket and LongPoll (see ARCHITECTURE.md for a map).
 //
 // It has no Caddy imports and can be embedded in any net/http server: build
-// a Config, create a Hub with NewHub, and hand WebSocket upgrade requests to
-// Hub.ServeWebSocket.
+// a Config, create a Hub with NewHub, and hand {path}/websocket requests to
+// Hub.ServeWebSocket and {path}/longpoll requests to Hub.ServeLongPoll.
 //
 // Key invariants (read these before changing the engine):
 //
 //   - One reader per socket: every inbound frame of a socket is handled on the
-//     goroutine that runs its read loop, so per-socket channel state needs no
+//     goroutine that runs its read loop (for LongPoll: one POST at a time,
+//     under the session's lock), so per-socket channel state needs no
 //     lock on that path.
 //   - One writer per socket: outbound frames are only queued (Transport.Send
 //     never blocks); a per-socket writer drains the queue, coalescing every

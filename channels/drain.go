@@ -136,7 +136,7 @@ func (h *Hub) abortAll() {
 	h.mu.Lock()
 	var open []*Socket
 	for s := range h.sockets {
-		if s.q != nil {
+		if s.t != nil {
 			open = append(open, s)
 		}
 	}
@@ -144,7 +144,7 @@ func (h *Hub) abortAll() {
 	h.logger().Warn("sockets still open at the drain deadline; cutting them",
 		zap.Int("sockets", len(open)), zap.Duration("timeout", h.Config().Drain.Timeout))
 	for _, s := range open {
-		s.q.Abort()
+		s.t.Abort()
 	}
 }
 

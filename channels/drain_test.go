@@ -19,6 +19,7 @@ import (
 	"go.uber.org/zap/zaptest/observer"
 
 	"github.com/caddy-channels/caddy-channels/pubsub"
+	"github.com/caddy-channels/caddy-channels/webhook"
 )
 
 func TestDrainBatchSize(t *testing.T) {
@@ -93,7 +94,7 @@ func (rec *leaveRecorder) got() []string {
 func TestDrainClosesInBatches(t *testing.T) {
 	const sockets, batch, interval = 12, 4, 300 * time.Millisecond
 	leaves := newLeaveRecorder(t)
-	hooks := NewWebhooks(WebhookConfig{})
+	hooks := webhook.New(webhook.Config{})
 	presence := &countingPresence{MemoryPresence: pubsub.NewMemoryPresence()}
 	rules := testRules(t, RulesSpec{Channels: []ChannelSpec{{
 		Pattern:  "room:*",
@@ -179,7 +180,7 @@ func TestDrainClosesInBatches(t *testing.T) {
 func TestDrainDeliversEveryLeave(t *testing.T) {
 	const sockets = 20
 	leaves := newLeaveRecorder(t)
-	hooks := NewWebhooks(WebhookConfig{QueueSize: 2, NotifyWorkers: 1})
+	hooks := webhook.New(webhook.Config{QueueSize: 2, NotifyWorkers: 1})
 	rules := testRules(t, RulesSpec{Channels: []ChannelSpec{{
 		Pattern: "room:*",
 		Join:    &GateSpec{Action: "allow"},

@@ -30,9 +30,9 @@ func benchSubscribers(b *testing.B, n int, topic string) (*Hub, []*subscription)
 // drainQueues empties the subscribers' queues without releasing them.
 func drainQueues(subs []*subscription) {
 	for _, s := range subs {
-		clear(s.sock.q.pending)
-		s.sock.q.pending = s.sock.q.pending[:0]
-		s.sock.q.bytes = 0
+		clear(s.sock.wsq().pending)
+		s.sock.wsq().pending = s.sock.wsq().pending[:0]
+		s.sock.wsq().bytes = 0
 	}
 }
 
@@ -49,8 +49,8 @@ func runFanout(b *testing.B, subs []*subscription, publish func()) {
 		publish()
 		iters++
 	}
-	if want := (iters-1)%benchDrainEvery + 1; len(subs[len(subs)-1].sock.q.pending) != want {
-		b.Fatalf("last subscriber holds %d frames, want %d", len(subs[len(subs)-1].sock.q.pending), want)
+	if want := (iters-1)%benchDrainEvery + 1; len(subs[len(subs)-1].sock.wsq().pending) != want {
+		b.Fatalf("last subscriber holds %d frames, want %d", len(subs[len(subs)-1].sock.wsq().pending), want)
 	}
 	b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(iters*len(subs)), "ns/delivery")
 }

@@ -11,7 +11,7 @@ import (
 // without a writer (writing is preset, so no goroutine starts).
 func newTestSubscriber(h *Hub, ser Serializer, topic string) *subscription {
 	s := &Socket{hub: h, ser: ser}
-	s.q = &sendQueue{maxBytes: 1 << 30, writing: true, pending: make([]*Frame, 0, 64), flushed: make(chan struct{})}
+	s.t = &sendQueue{maxBytes: 1 << 30, writing: true, pending: make([]*Frame, 0, 64), flushed: make(chan struct{})}
 	sub := &subscription{id: h.nextID.Add(1), sock: s, topic: topic}
 	h.topics.add(sub, func() {})
 	return sub
@@ -43,7 +43,7 @@ func TestDeliverEncodesOncePerSerializer(t *testing.T) {
 
 	var v1, v2 *Frame
 	for i, s := range subs {
-		got := s.sock.q.pending
+		got := s.sock.wsq().pending
 		if i == 1 {
 			if len(got) != 0 {
 				t.Fatalf("excluded sender got %d frames", len(got))
@@ -71,10 +71,10 @@ func TestDeliverEncodesOncePerSerializer(t *testing.T) {
 
 	// Exclude applies only to messages published by this node.
 	for _, s := range subs {
-		s.sock.q.pending = s.sock.q.pending[:0]
+		s.sock.wsq().pending = s.sock.wsq().pending[:0]
 	}
 	h.deliver(&pubsub.Message{Topic: "room:1", Event: "e", Payload: []byte(`{}`), Node: "other-node", Exclude: subs[1].id})
-	if len(subs[1].sock.q.pending) != 1 {
+	if len(subs[1].sock.wsq().pending) != 1 {
 		t.Fatal("exclude of another node's message must not apply here")
 	}
 }
@@ -87,7 +87,7 @@ func TestDeliverNoPerSubscriberAllocation(t *testing.T) {
 		t.Fatalf("deliver to 1000 subscribers made %.0f allocations, want at most 5 (encode once, nothing per subscriber)", allocs)
 	}
 	for _, s := range subs {
-		if len(s.sock.q.pending) != 1 {
+		if len(s.sock.wsq().pending) != 1 {
 			t.Fatal("a subscriber missed the broadcast")
 		}
 	}
@@ -104,8 +104,8 @@ func deliverAllocs(h *Hub, n int) (float64, []*subscription) {
 	m := &pubsub.Message{Topic: "room:big", Event: "e", Payload: []byte(`{"a":1}`), Node: h.node}
 	allocs := testing.AllocsPerRun(50, func() {
 		for _, s := range subs {
-			s.sock.q.pending = s.sock.q.pending[:0]
-			s.sock.q.bytes = 0
+			s.sock.wsq().pending = s.sock.wsq().pending[:0]
+			s.sock.wsq().bytes = 0
 		}
 		h.deliver(m)
 	})
@@ -119,11 +119,14 @@ func TestDeliverBinarySkipsV1(t *testing.T) {
 	v1 := newTestSubscriber(h, V1, "room:b")
 	v2 := newTestSubscriber(h, V2, "room:b")
 	h.deliver(&pubsub.Message{Topic: "room:b", Event: "ev", Payload: []byte{1, 2}, Binary: true, Node: h.node})
-	if len(v1.sock.q.pending) != 0 {
+	if len(v1.sock.wsq().pending) != 0 {
 		t.Fatal("V1 subscriber got a binary broadcast")
 	}
 	want := []byte{2, 6, 2, 'r', 'o', 'o', 'm', ':', 'b', 'e', 'v', 1, 2}
-	if got := v2.sock.q.pending; len(got) != 1 || !got[0].IsBinary() || !bytes.Equal(got[0].Payload(), want) {
+	if got := v2.sock.wsq().pending; len(got) != 1 || !got[0].IsBinary() || !bytes.Equal(got[0].Payload(), want) {
 		t.Fatalf("V2 subscriber got %v", got)
 	}
 }
+
+// wsq is the socket's transport as the send queue a test installed.
+func (s *Socket) wsq() *sendQueue { return s.t.(*sendQueue) }

@@ -10,12 +10,14 @@ import (
 	"net/http"
 
 	"go.uber.org/zap"
+
+	"github.com/caddy-channels/caddy-channels/webhook"
 )
 
-// This file implements the webhook side of connect, join, handle_in and
-// leave: request bodies and the interpretation of the app's answers, as
-// documented in docs/webhooks.md. The transport (signing, timeouts,
-// breaker, concurrency cap) is Webhooks.
+// This file is the engine's side of the connect, join, handle_in and
+// leave webhooks (docs/webhooks.md): what a socket and a message say in a
+// body, and how the app's answer acts on sockets and channels. Bodies,
+// answers and the HTTP client are package webhook.
 
 // Leave reasons sent to leave webhooks.
 const (
@@ -31,19 +33,15 @@ const (
 // fails (timeout, connection error, non-2xx, unparsable answer).
 const reasonUpstreamUnavailable = "upstream_unavailable"
 
-// hookMessage is a broadcast, broadcast_from or push item of a handle_in
-// answer.
-type hookMessage struct {
-	Event   string          `json:"event"`
-	Payload json.RawMessage `json:"payload"`
-	Binary  *string         `json:"binary"`
+// hookSocket is what webhook bodies say of s.
+func (s *Socket) hookSocket() webhook.Socket {
+	return webhook.Socket{ID: s.id, Transport: s.transport, Vsn: s.vsn, RemoteIP: s.remoteIP, Params: s.params, AuthToken: s.authToken}
 }
 
-// hookReply is the reply of a handle_in answer.
-type hookReply struct {
-	Status   string          `json:"status"`
-	Response json.RawMessage `json:"response"`
-	Binary   *string         `json:"binary"`
+// hookMessage is what webhook bodies say of m.
+func hookMessage(m *Message) webhook.Message {
+	return webhook.Message{Topic: m.Topic, Event: m.Event, Payload: m.Payload.JSON, Binary: m.Payload.Data,
+		IsBinary: m.Payload.Binary, Ref: m.Ref, JoinRef: m.JoinRef}
 }
 
 // callHook POSTs a webhook whose body encode appends, and decodes a JSON
@@ -54,8 +52,8 @@ func (h *Hub) callHook(cfg *Config, url, event string, encode func([]byte) ([]by
 	if cfg.Webhooks == nil {
 		return 0, fmt.Errorf("%w: no webhook client configured", ErrUpstreamUnavailable)
 	}
-	buf := getHookBody()
-	defer putHookBody(buf)
+	buf := webhook.GetBody()
+	defer webhook.PutBody(buf)
 	raw, err := encode(*buf)
 	*buf = raw[:0]
 	if err != nil {
@@ -77,13 +75,7 @@ func (h *Hub) callHook(cfg *Config, url, event string, encode func([]byte) ([]by
 		return resp.Status, fmt.Errorf("%w: %s webhook answered %d", ErrUpstreamUnavailable, event, resp.Status)
 	}
 	if len(resp.Body) > 0 && resp.Status >= 200 && resp.Status < 300 && resp.Status != http.StatusNoContent {
-		var err error
-		if d, ok := out.(hookAnswerDecoder); ok {
-			err = d.decodeAnswer(resp.Body)
-		} else {
-			err = json.Unmarshal(resp.Body, out)
-		}
-		if err != nil {
+		if err := webhook.Decode(resp.Body, out); err != nil {
 			cfg.Logger.Warn("webhook answer is not valid JSON",
 				zap.String("url", url), zap.String("event", event), zap.Int("status", resp.Status), zap.Duration("latency", resp.Latency), zap.Error(err))
 			return resp.Status, fmt.Errorf("%w: %s webhook answer: %v", ErrUpstreamUnavailable, event, err)
@@ -101,12 +93,9 @@ func (h *Hub) connectUpstream(cfg *Config, s *Socket, g *Gate, r *http.Request) 
 			headers[name] = joinHeader(v)
 		}
 	}
-	body := func(b []byte) ([]byte, error) { return s.appendConnectBody(b, headers) }
-	var answer struct {
-		Status  string         `json:"status"`
-		ID      *string        `json:"id"`
-		Assigns map[string]any `json:"assigns"`
-	}
+	sock := s.hookSocket()
+	body := func(b []byte) ([]byte, error) { return webhook.AppendConnect(b, &sock, headers) }
+	var answer webhook.ConnectAnswer
 	status, err := h.callHook(cfg, g.Upstream, "connect", body, &answer, http.StatusUnauthorized, http.StatusForbidden)
 	switch {
 	case err != nil:
@@ -127,14 +116,10 @@ func (h *Hub) connectUpstream(cfg *Config, s *Socket, g *Gate, r *http.Request) 
 
 // joinUpstream asks the join webhook. It returns the reply status and
 // response, and the channel assigns on success.
-func (s *Socket) joinUpstream(cfg *Config, rule *ChannelRule, m *Message) (status string, response Payload, assigns map[string]any, presence *hookPresence) {
-	body := func(b []byte) ([]byte, error) { return s.appendJoinBody(b, m) }
-	var answer struct {
-		Status   string          `json:"status"`
-		Response json.RawMessage `json:"response"`
-		Assigns  map[string]any  `json:"assigns"`
-		Presence *hookPresence   `json:"presence"`
-	}
+func (s *Socket) joinUpstream(cfg *Config, rule *ChannelRule, m *Message) (status string, response Payload, assigns map[string]any, presence *webhook.Presence) {
+	sock, msg := s.hookSocket(), hookMessage(m)
+	body := func(b []byte) ([]byte, error) { return webhook.AppendJoin(b, &sock, s.assigns, &msg) }
+	var answer webhook.JoinAnswer
 	code, err := s.hub.callHook(cfg, rule.Join.Upstream, "join", body, &answer, http.StatusUnauthorized, http.StatusForbidden)
 	switch {
 	case err != nil:
@@ -161,8 +146,9 @@ func (s *Socket) joinUpstream(cfg *Config, rule *ChannelRule, m *Message) (statu
 // handleInUpstream forwards a push to the handle_in webhook and carries out
 // its answer: broadcasts, broadcast_from, pushes, then the reply, then stop.
 func (s *Socket) handleInUpstream(cfg *Config, sub *subscription, url string, m *Message) {
-	body := func(b []byte) ([]byte, error) { return s.appendHandleInBody(b, sub.assigns, m) }
-	var answer handleInAnswer
+	sock, msg := s.hookSocket(), hookMessage(m)
+	body := func(b []byte) ([]byte, error) { return webhook.AppendHandleIn(b, &sock, sub.assigns, &msg) }
+	var answer webhook.HandleInAnswer
 	if _, err := s.hub.callHook(cfg, url, "handle_in", body, &answer); err != nil {
 		s.replyError(sub.joinRef, m.Ref, m.Topic, reasonUpstreamUnavailable)
 		return
@@ -176,7 +162,7 @@ func (s *Socket) handleInUpstream(cfg *Config, sub *subscription, url string, m 
 	}
 	pushFailed := false
 	for _, p := range answer.Push {
-		payload, err := p.payload()
+		payload, err := hookPayload(p.Payload, p.Binary)
 		switch {
 		case err != nil:
 		case p.Event == "":
@@ -213,7 +199,7 @@ func (s *Socket) handleInUpstream(cfg *Config, sub *subscription, url string, m 
 		if status == "" {
 			status = "ok"
 		}
-		response, err := answer.Reply.payload()
+		response, err := hookPayload(answer.Reply.Response, answer.Reply.Binary)
 		if err != nil {
 			log.logger().Warn("webhook reply invalid", zap.Error(err))
 			s.replyError(sub.joinRef, m.Ref, m.Topic, reasonUpstreamUnavailable)
@@ -247,8 +233,8 @@ func (h *hookLogger) logger() *zap.Logger {
 }
 
 // hookBroadcast publishes one broadcast item of a handle_in answer.
-func (s *Socket) hookBroadcast(log *hookLogger, sub *subscription, b hookMessage, exclude uint64) {
-	payload, err := b.payload()
+func (s *Socket) hookBroadcast(log *hookLogger, sub *subscription, b webhook.Item, exclude uint64) {
+	payload, err := hookPayload(b.Payload, b.Binary)
 	switch {
 	case err != nil:
 	case b.Event == "":
@@ -267,16 +253,8 @@ func (s *Socket) hookBroadcast(log *hookLogger, sub *subscription, b hookMessage
 	}
 }
 
-// payload decodes an item's payload: binary (base64) or JSON ({} when
-// missing).
-func (hm hookMessage) payload() (Payload, error) {
-	return hookPayload(hm.Payload, hm.Binary)
-}
-
-func (hr hookReply) payload() (Payload, error) {
-	return hookPayload(hr.Response, hr.Binary)
-}
-
+// hookPayload decodes an answer item's payload: binary (base64) when b64
+// is set, else JSON ({} when missing or null).
 func hookPayload(raw json.RawMessage, b64 *string) (Payload, error) {
 	if b64 != nil {
 		data, err := base64.StdEncoding.DecodeString(*b64)
@@ -301,7 +279,8 @@ func (s *Socket) notifyLeave(cfg *Config, sub *subscription, reason string) {
 		cfg.Logger.Warn("leave webhook skipped: no webhook client configured", zap.String("topic", sub.topic))
 		return
 	}
-	body, err := s.appendLeaveBody(nil, sub.assigns, sub.topic, reason)
+	sock := s.hookSocket()
+	body, err := webhook.AppendLeave(nil, &sock, sub.assigns, sub.topic, reason)
 	if err != nil {
 		cfg.Logger.Warn("leave webhook skipped: body not encodable", zap.String("topic", sub.topic), zap.Error(err))
 		return
@@ -311,13 +290,4 @@ func (s *Socket) notifyLeave(cfg *Config, sub *subscription, reason string) {
 		return
 	}
 	cfg.Webhooks.Notify(rule.LeaveUpstream, "leave", body)
-}
-
-// jsonOrNull returns a JSON payload as raw JSON, or null for binary and
-// empty payloads.
-func jsonOrNull(p Payload) json.RawMessage {
-	if p.Binary || len(p.JSON) == 0 {
-		return json.RawMessage("null")
-	}
-	return p.JSON
 }

@@ -6,6 +6,7 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
+	"strings"
 	"sync"
 	"sync/atomic"
 
@@ -27,6 +28,7 @@ type Hub struct {
 	topics   *topicTable
 	nextID   atomic.Uint64
 	stats    hubCounters
+	lp       lpTable // LongPoll sessions
 
 	live sync.WaitGroup // registered sockets that have not terminated yet
 
@@ -54,6 +56,7 @@ func NewHub(cfg Config, broker pubsub.Broker, presence pubsub.PresenceManager) (
 		topics:   newTopicTable(),
 		sockets:  make(map[*Socket]struct{}),
 		byID:     make(map[string]map[*Socket]struct{}),
+		lp:       lpTable{key: newTokenKey(), sessions: make(map[string]*lpSession), waiting: make(map[string]chan lpReply)},
 	}
 	h.SetConfig(cfg)
 	h.diffs.init(h)
@@ -63,6 +66,7 @@ func NewHub(cfg Config, broker pubsub.Broker, presence pubsub.PresenceManager) (
 	if err := broker.Start(h.deliver); err != nil {
 		return nil, fmt.Errorf("starting broker: %w", err)
 	}
+	h.subscribeNodeTopic()
 	return h, nil
 }
 
@@ -111,6 +115,12 @@ func (h *Hub) publish(ctx context.Context, topic, event string, p Payload, exclu
 // The frame is encoded at most once per serializer and the same frame is
 // queued on every subscriber; queuing never blocks.
 func (h *Hub) deliver(m *pubsub.Message) {
+	if isReservedTopic(m.Topic) {
+		if strings.HasPrefix(m.Topic, lpTopicPrefix) {
+			h.deliverRemote(m)
+		}
+		return
+	}
 	p := Payload{JSON: m.Payload}
 	if m.Binary {
 		p = BinaryPayload(m.Payload)
@@ -151,7 +161,7 @@ func (h *Hub) deliver(m *pubsub.Message) {
 			}
 			frames[i] = f
 		}
-		if s.sock.q.Send(f) {
+		if s.sock.t.Send(f) {
 			delivered++
 		}
 	})

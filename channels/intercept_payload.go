@@ -8,6 +8,8 @@ import (
 
 	"cel.dev/cel-go/common/types"
 	"cel.dev/cel-go/common/types/ref"
+
+	"github.com/caddy-channels/caddy-channels/internal/jsonwire"
 )
 
 // An intercepted payload is edited without decoding and re-encoding it per
@@ -43,23 +45,23 @@ type keyEdit struct {
 // splitObject appends the top-level members of data, a valid JSON object,
 // to dst and returns it. Each member's key is looked up in keys.
 func splitObject(data []byte, keys []string, dst []objectMember) []objectMember {
-	i := skipJSONSpace(data, 0) + 1 // past '{'
+	i := jsonwire.SkipSpace(data, 0) + 1 // past '{'
 	for {
-		i = skipJSONSpace(data, i)
+		i = jsonwire.SkipSpace(data, i)
 		if i >= len(data) || data[i] != '"' {
 			return dst
 		}
 		start := i
-		i = skipJSONString(data, i)
+		i = jsonwire.SkipString(data, i)
 		keyLen := i - start
-		i = skipJSONSpace(data, i) + 1 // past ':'
-		i = skipJSONSpace(data, i)
+		i = jsonwire.SkipSpace(data, i) + 1 // past ':'
+		i = jsonwire.SkipSpace(data, i)
 		if i >= len(data) {
 			return dst
 		}
-		i = skipJSONValue(data, i)
+		i = jsonwire.SkipValue(data, i)
 		dst = append(dst, objectMember{raw: data[start:i], keyLen: keyLen, key: keyIndex(data[start:start+keyLen], keys)})
-		i = skipJSONSpace(data, i)
+		i = jsonwire.SkipSpace(data, i)
 		if i >= len(data) || data[i] != ',' {
 			return dst
 		}
@@ -129,7 +131,7 @@ func composeObject(buf []byte, members []objectMember, keys []string, edits []ke
 	for k, e := range edits {
 		if e.op == keySet && !written[k] {
 			sep()
-			buf = appendJSONString(buf, keys[k])
+			buf = jsonwire.AppendString(buf, keys[k])
 			buf = append(buf, ':')
 			buf = append(buf, vals[e.start:e.end]...)
 		}
@@ -145,7 +147,7 @@ func appendCELJSON(b []byte, v ref.Val) ([]byte, error) {
 	case types.Bool:
 		return strconv.AppendBool(b, bool(t)), nil
 	case types.String:
-		return appendJSONString(b, string(t)), nil
+		return jsonwire.AppendString(b, string(t)), nil
 	case types.Int:
 		return strconv.AppendInt(b, int64(t), 10), nil
 	case types.Uint:

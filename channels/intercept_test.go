@@ -68,11 +68,11 @@ func newInterceptSubscriber(h *Hub, ser Serializer, topic, joinRef string, assig
 // queue.
 func frames(s *subscription) []string {
 	var out []string
-	for _, f := range s.sock.q.pending {
+	for _, f := range s.sock.wsq().pending {
 		out = append(out, string(f.Payload()))
 	}
-	s.sock.q.pending = s.sock.q.pending[:0]
-	s.sock.q.bytes = 0
+	s.sock.wsq().pending = s.sock.wsq().pending[:0]
+	s.sock.wsq().bytes = 0
 	return out
 }
 
@@ -159,7 +159,7 @@ func TestInterceptSharesFrames(t *testing.T) {
 	v1a := newInterceptSubscriber(h, V1, "room:1", "3", map[string]any{"user_id": "x"})
 	v1b := newInterceptSubscriber(h, V1, "room:1", "9", map[string]any{"user_id": "y"})
 	publishJSON(h, "room:1", "new_msg", `{"user_id":"me"}`)
-	f := func(s *subscription) *Frame { return s.sock.q.pending[0] }
+	f := func(s *subscription) *Frame { return s.sock.wsq().pending[0] }
 	if f(a1) != f(a2) {
 		t.Error("same join_ref and payload: frames not shared")
 	}
@@ -204,7 +204,7 @@ func TestInterceptBinaryPayload(t *testing.T) {
 	v1 := newInterceptSubscriber(h, V1, "room:b", "12", map[string]any{"muted": false})
 	h.deliver(&pubsub.Message{Topic: "room:b", Event: "bin", Payload: []byte{1, 2}, Binary: true, Node: h.node})
 	want := []byte{0, 2, 6, 3, '1', '2', 'r', 'o', 'o', 'm', ':', 'b', 'b', 'i', 'n', 1, 2}
-	if got := keep.sock.q.pending; len(got) != 1 || !got[0].IsBinary() || !bytes.Equal(got[0].Payload(), want) {
+	if got := keep.sock.wsq().pending; len(got) != 1 || !got[0].IsBinary() || !bytes.Equal(got[0].Payload(), want) {
 		t.Fatalf("kept subscriber got %v", got)
 	}
 	expectFrames(t, "dropped", drop)
@@ -354,7 +354,7 @@ func TestInterceptSendSkipsUnsubscribed(t *testing.T) {
 	if n := h.topics.sendSubscribed("room:1", []queuedFrame{{a, f}, {b, f}}); n != 1 {
 		t.Fatalf("queued %d frames, want 1", n)
 	}
-	if len(a.sock.q.pending) != 0 || len(b.sock.q.pending) != 1 {
+	if len(a.sock.wsq().pending) != 0 || len(b.sock.wsq().pending) != 1 {
 		t.Fatal("frame queued on an unsubscribed subscription")
 	}
 	h.topics.remove(b)
@@ -372,7 +372,7 @@ func TestInterceptAssignsUpdatesRace(t *testing.T) {
 		Intercept: []InterceptSpec{{Event: "e", Steps: []InterceptStepSpec{{Set: "n", Expr: "has(assigns.n) ? assigns.n : -1"}}}},
 	}}})
 	s := newInterceptSubscriber(h, V2, "room:1", "1", map[string]any{"user_id": "u"})
-	s.sock.q.maxBytes = 1 << 40
+	s.sock.wsq().maxBytes = 1 << 40
 	var wg sync.WaitGroup
 	wg.Go(func() {
 		for i := range 200 {
@@ -396,9 +396,9 @@ func TestInterceptLeavesBroadcastPathAlone(t *testing.T) {
 	if allocs > 5 {
 		t.Fatalf("deliver made %.0f allocations, want at most 5", allocs)
 	}
-	first := subs[0].sock.q.pending[0]
+	first := subs[0].sock.wsq().pending[0]
 	for _, s := range subs {
-		if len(s.sock.q.pending) != 1 || s.sock.q.pending[0] != first {
+		if len(s.sock.wsq().pending) != 1 || s.sock.wsq().pending[0] != first {
 			t.Fatal("broadcast not shared")
 		}
 	}
@@ -448,7 +448,7 @@ func TestInterceptChunks(t *testing.T) {
 		if s == last {
 			want = 0
 		}
-		if n := len(s.sock.q.pending); n != want {
+		if n := len(s.sock.wsq().pending); n != want {
 			t.Fatalf("subscriber %d got %d frames, want %d", i, n, want)
 		}
 	}

@@ -47,7 +47,7 @@ func (t *topicTable) sendSubscribed(topic string, out []queuedFrame) uint64 {
 	if ts := sh.topics[topic]; ts != nil {
 		for _, q := range out {
 			s := q.sub
-			if s.slot >= 0 && s.slot < len(ts.subs) && ts.subs[s.slot] == s && s.sock.q.Send(q.f) {
+			if s.slot >= 0 && s.slot < len(ts.subs) && ts.subs[s.slot] == s && s.sock.t.Send(q.f) {
 				n++
 			}
 		}

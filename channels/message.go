@@ -3,7 +3,8 @@ package channels
 import (
 	"bytes"
 	"encoding/json"
-	"unicode/utf8"
+
+	"github.com/caddy-channels/caddy-channels/internal/jsonwire"
 )
 
 // Control events of the Phoenix Channels protocol.
@@ -32,7 +33,7 @@ func StringRef(s string) Ref {
 	if s == "" {
 		return nil
 	}
-	return Ref(appendJSONString(nil, s))
+	return Ref(jsonwire.AppendString(nil, s))
 }
 
 // IsNull reports whether r is JSON null.
@@ -124,58 +125,4 @@ type Message struct {
 	Topic   string
 	Event   string
 	Payload Payload
-}
-
-// appendJSONString appends s as a JSON string literal. Invalid UTF-8 is
-// replaced by U+FFFD, as encoding/json does.
-func appendJSONString(b []byte, s string) []byte {
-	const hex = "0123456789abcdef"
-	b = append(b, '"')
-	start := 0
-	for i := 0; i < len(s); {
-		c := s[i]
-		if c < 0x80 {
-			if c >= 0x20 && c != '"' && c != '\\' {
-				i++
-				continue
-			}
-			b = append(b, s[start:i]...)
-			switch c {
-			case '"', '\\':
-				b = append(b, '\\', c)
-			case '\n':
-				b = append(b, '\\', 'n')
-			case '\r':
-				b = append(b, '\\', 'r')
-			case '\t':
-				b = append(b, '\\', 't')
-			default:
-				b = append(b, '\\', 'u', '0', '0', hex[c>>4], hex[c&0xf])
-			}
-			i++
-			start = i
-			continue
-		}
-		r, size := utf8.DecodeRuneInString(s[i:])
-		if r == utf8.RuneError && size == 1 {
-			b = append(b, s[start:i]...)
-			b = append(b, `\ufffd`...)
-			i += size
-			start = i
-			continue
-		}
-		// U+2028 and U+2029 are valid JSON but break JavaScript parsers
-		// that treat JSON as script; escape them as encoding/json does.
-		if r == '\u2028' || r == '\u2029' {
-			b = append(b, s[start:i]...)
-			b = append(b, `\u202`...)
-			b = append(b, hex[r&0xf])
-			i += size
-			start = i
-			continue
-		}
-		i += size
-	}
-	b = append(b, s[start:]...)
-	return append(b, '"')
 }

@@ -12,6 +12,7 @@ import (
 
 	"go.uber.org/zap"
 
+	"github.com/caddy-channels/caddy-channels/internal/jsonwire"
 	"github.com/caddy-channels/caddy-channels/pubsub"
 )
 
@@ -43,13 +44,6 @@ type presenceState struct {
 // item returns the presence as a diff entry.
 func (p *presenceState) item() presenceItem {
 	return presenceItem{key: p.key, ref: p.ref, meta: p.meta}
-}
-
-// hookPresence is the "presence" object of a join or handle_in webhook
-// answer.
-type hookPresence struct {
-	Key  *string         `json:"key"`
-	Meta json.RawMessage `json:"meta"`
 }
 
 // presenceItem is one meta of a presence_state or presence_diff.
@@ -265,7 +259,7 @@ func renderPresence(items []presenceItem) json.RawMessage {
 		if i > 0 {
 			b = append(b, ',')
 		}
-		b = appendJSONString(b, key)
+		b = jsonwire.AppendString(b, key)
 		b = append(b, `:{"metas":[`...)
 		for j, it := range groups[key] {
 			if j > 0 {
@@ -282,7 +276,7 @@ func renderPresence(items []presenceItem) json.RawMessage {
 // first.
 func appendMeta(b []byte, ref string, meta json.RawMessage) []byte {
 	b = append(b, `{"phx_ref":`...)
-	b = appendJSONString(b, ref)
+	b = jsonwire.AppendString(b, ref)
 	if len(meta) > 2 && meta[0] == '{' {
 		b = append(b, ',')
 		return append(b, meta[1:]...)

@@ -38,11 +38,11 @@ func (h *Hub) admit(s *Socket) bool {
 	return true
 }
 
-// open gives an admitted socket its send queue and carries out a close
+// open gives an admitted socket its transport and carries out a close
 // that reached it meanwhile. The socket's reader starts after open.
-func (h *Hub) open(s *Socket, q *sendQueue) {
+func (h *Hub) open(s *Socket, t Transport) {
 	h.mu.Lock()
-	s.q = q
+	s.t = t
 	pending := s.pendingClose
 	s.pendingClose = nil
 	h.mu.Unlock()
@@ -59,7 +59,7 @@ func (h *Hub) closeSockets(list []*Socket, leaveReason string, code int, reason 
 	var ready []*Socket
 	h.mu.Lock()
 	for _, s := range list {
-		if s.q != nil {
+		if s.t != nil {
 			ready = append(ready, s)
 		} else if s.pendingClose == nil {
 			s.pendingClose = &closeIntent{leaveReason: leaveReason, code: code, reason: reason}

@@ -465,6 +465,9 @@ type Rules struct {
 // Route returns the first channel rule whose pattern matches topic, and the
 // part of topic its "*" matched.
 func (r *Rules) Route(topic string) (rule *ChannelRule, subtopic string, ok bool) {
+	if isReservedTopic(topic) {
+		return nil, "", false // the gateway's own traffic: no rule matches it
+	}
 	for i := range r.Channels {
 		if sub, ok := r.Channels[i].Pattern.Match(topic); ok {
 			return &r.Channels[i], sub, true

@@ -9,6 +9,8 @@ import (
 	"strings"
 	"testing"
 	"unicode/utf8"
+
+	"github.com/caddy-channels/caddy-channels/internal/jsonwire"
 )
 
 func TestSerializerIdentity(t *testing.T) {
@@ -557,12 +559,12 @@ func TestJSONStringLen(t *testing.T) {
 		"", "room:lobby", `a"b\c`, "\n\r\t\x00\x1f\x7f", "é🚀π", "\u2028\u2029",
 		"\xff", "a\xc3", "\xe2\x80", "\xed\xa0\x80", strings.Repeat("x", 300),
 	} {
-		want := len(appendJSONString(nil, s))
+		want := len(jsonwire.AppendString(nil, s))
 		if got := jsonStringLen(s); got != want {
 			t.Errorf("jsonStringLen(%q) = %d, want %d", s, got, want)
 		}
-		if !utf8.Valid(appendJSONString(nil, s)) {
-			t.Errorf("appendJSONString(%q) is not valid UTF-8", s)
+		if !utf8.Valid(jsonwire.AppendString(nil, s)) {
+			t.Errorf("jsonwire.AppendString(%q) is not valid UTF-8", s)
 		}
 	}
 }

@@ -5,6 +5,8 @@ import (
 	"encoding/json"
 	"fmt"
 	"unicode/utf8"
+
+	"github.com/caddy-channels/caddy-channels/internal/jsonwire"
 )
 
 // V1 is the serializer of the V1 JSON wire format (vsn 1.x): one JSON object
@@ -97,7 +99,7 @@ func (v1Serializer) EncodeReply(_, ref Ref, topic, status string, response Paylo
 	buf = append(buf, `},"ref":`...)
 	buf = ref.appendJSON(buf)
 	buf = append(buf, `,"topic":`...)
-	buf = appendJSONString(buf, topic)
+	buf = jsonwire.AppendString(buf, topic)
 	buf = append(buf, '}')
 	return finishFrame(buf, false), nil
 }
@@ -115,13 +117,13 @@ func encodeV1(ref Ref, topic, event string, payload []byte) *Frame {
 	buf := newFrameBuf(v1Overhead + refJSONLen(ref) + jsonStringLen(topic) +
 		jsonStringLen(event) + len(payload))
 	buf = append(buf, `{"event":`...)
-	buf = appendJSONString(buf, event)
+	buf = jsonwire.AppendString(buf, event)
 	buf = append(buf, `,"payload":`...)
 	buf = append(buf, payload...)
 	buf = append(buf, `,"ref":`...)
 	buf = ref.appendJSON(buf)
 	buf = append(buf, `,"topic":`...)
-	buf = appendJSONString(buf, topic)
+	buf = jsonwire.AppendString(buf, topic)
 	buf = append(buf, '}')
 	return finishFrame(buf, false)
 }
@@ -143,7 +145,7 @@ func appendStatus(b []byte, status string) []byte {
 	if status == "" {
 		return append(b, "null"...)
 	}
-	return appendJSONString(b, status)
+	return jsonwire.AppendString(b, status)
 }
 
 // statusJSONLen is the number of bytes appendStatus writes.
@@ -162,7 +164,7 @@ func refJSONLen(r Ref) int {
 	return len(r)
 }
 
-// jsonStringLen returns exactly the number of bytes appendJSONString(nil, s)
+// jsonStringLen returns exactly the number of bytes jsonwire.AppendString(nil, s)
 // produces, so encoders can size their buffer once.
 func jsonStringLen(s string) int {
 	n := 2

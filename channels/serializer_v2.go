@@ -3,6 +3,8 @@ package channels
 import (
 	"encoding/json"
 	"fmt"
+
+	"github.com/caddy-channels/caddy-channels/internal/jsonwire"
 )
 
 // V2 is the serializer of the V2 wire format (vsn 2.x): text frames hold
@@ -102,7 +104,7 @@ func (v2Serializer) EncodeReply(joinRef, ref Ref, topic, status string, response
 	buf = append(buf, ',')
 	buf = ref.appendJSON(buf)
 	buf = append(buf, ',')
-	buf = appendJSONString(buf, topic)
+	buf = jsonwire.AppendString(buf, topic)
 	buf = append(buf, `,"phx_reply",{"response":`...)
 	buf = append(buf, resp...)
 	buf = append(buf, `,"status":`...)
@@ -134,9 +136,9 @@ func encodeV2(joinRef, ref Ref, topic, event string, payload []byte) *Frame {
 	buf = append(buf, ',')
 	buf = ref.appendJSON(buf)
 	buf = append(buf, ',')
-	buf = appendJSONString(buf, topic)
+	buf = jsonwire.AppendString(buf, topic)
 	buf = append(buf, ',')
-	buf = appendJSONString(buf, event)
+	buf = jsonwire.AppendString(buf, event)
 	buf = append(buf, ',')
 	buf = append(buf, payload...)
 	buf = append(buf, ']')
@@ -152,78 +154,21 @@ func isJSONObject(raw []byte) bool {
 // which must be valid JSON, as raw slices of data, and how many there are
 // (at most five).
 func splitJSONArray(data []byte) (elems [5][]byte, n int) {
-	i := skipJSONSpace(data, 0) + 1 // past '['
+	i := jsonwire.SkipSpace(data, 0) + 1 // past '['
 	for n < len(elems) {
-		i = skipJSONSpace(data, i)
+		i = jsonwire.SkipSpace(data, i)
 		if i >= len(data) || data[i] == ']' {
 			break
 		}
 		start := i
-		i = skipJSONValue(data, i)
+		i = jsonwire.SkipValue(data, i)
 		elems[n] = data[start:i]
 		n++
-		i = skipJSONSpace(data, i)
+		i = jsonwire.SkipSpace(data, i)
 		if i >= len(data) || data[i] != ',' {
 			break
 		}
 		i++
 	}
 	return elems, n
-}
-
-// skipJSONValue returns the index just past the valid JSON value at i.
-func skipJSONValue(data []byte, i int) int {
-	switch data[i] {
-	case '"':
-		return skipJSONString(data, i)
-	case '{', '[':
-		depth := 0
-		for i < len(data) {
-			switch data[i] {
-			case '"':
-				i = skipJSONString(data, i)
-				continue
-			case '{', '[':
-				depth++
-			case '}', ']':
-				depth--
-				if depth == 0 {
-					return i + 1
-				}
-			}
-			i++
-		}
-		return i
-	default: // number, true, false, null
-		for i < len(data) {
-			switch data[i] {
-			case ',', ']', '}', ' ', '\t', '\r', '\n':
-				return i
-			}
-			i++
-		}
-		return i
-	}
-}
-
-// skipJSONString returns the index just past the string that starts at i.
-func skipJSONString(data []byte, i int) int {
-	for i++; i < len(data); i++ {
-		switch data[i] {
-		case '\\':
-			i++
-		case '"':
-			return i + 1
-		}
-	}
-	return i
-}
-
-// skipJSONSpace returns the first index at or after i that is not JSON
-// whitespace.
-func skipJSONSpace(data []byte, i int) int {
-	for i < len(data) && (data[i] == ' ' || data[i] == '\t' || data[i] == '\r' || data[i] == '\n') {
-		i++
-	}
-	return i
 }

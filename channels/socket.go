@@ -10,6 +10,9 @@ import (
 	"time"
 
 	"go.uber.org/zap"
+
+	"github.com/caddy-channels/caddy-channels/internal/jsonwire"
+	"github.com/caddy-channels/caddy-channels/webhook"
 )
 
 // Socket is one connected client. Its channel table is only touched by the
@@ -18,7 +21,7 @@ import (
 type Socket struct {
 	hub        *Hub
 	ser        Serializer
-	q          *sendQueue
+	t          Transport // the connection: WebSocket or LongPoll; set by open
 	id         string
 	vsn        string
 	transport  string
@@ -103,13 +106,13 @@ func (l *channelList) remove(topic string) {
 func (s *Socket) ID() string { return s.id }
 
 // Close queues a close frame with code and reason after pending frames.
-func (s *Socket) Close(code int, reason string) { s.q.Close(code, reason) }
+func (s *Socket) Close(code int, reason string) { s.t.Close(code, reason) }
 
 // closeFor closes the socket and records why, for leave webhooks; the
 // first recorded reason wins.
 func (s *Socket) closeFor(leaveReason string, code int, reason string) {
 	s.endReason.CompareAndSwap(nil, leaveReason)
-	s.q.Close(code, reason)
+	s.t.Close(code, reason)
 }
 
 // leaveReason is the reason sent to leave webhooks when the socket ends.
@@ -121,7 +124,7 @@ func (s *Socket) leaveReason() string {
 }
 
 // send queues a frame; it never blocks.
-func (s *Socket) send(f *Frame) { s.q.Send(f) }
+func (s *Socket) send(f *Frame) { s.t.Send(f) }
 
 // handle processes one decoded inbound message.
 func (s *Socket) handle(m *Message) {
@@ -206,9 +209,9 @@ func (s *Socket) join(m *Message) {
 
 // joinAccepted is what an accepted join decided.
 type joinAccepted struct {
-	response Payload        // the ok reply's response
-	assigns  map[string]any // the channel's assigns
-	presence *hookPresence  // a join webhook's presence override, or nil
+	response Payload           // the ok reply's response
+	assigns  map[string]any    // the channel's assigns
+	presence *webhook.Presence // a join webhook's presence override, or nil
 	subtopic string
 }
 
@@ -361,7 +364,7 @@ func (s *Socket) reply(joinRef, ref Ref, topic, status string, response Payload)
 	}
 	// Replies are sent from the socket's reader goroutine, holding no lock:
 	// written at once when nothing else waits.
-	s.q.SendNow(f)
+	s.t.SendNow(f)
 }
 
 // replyError queues {"status":"error","response":{"reason":reason}}.
@@ -389,7 +392,7 @@ func replyErrorReason(err error) string {
 
 // reasonJSON returns {"reason":reason}.
 func reasonJSON(reason string) json.RawMessage {
-	b := append([]byte(`{"reason":`), appendJSONString(nil, reason)...)
+	b := append([]byte(`{"reason":`), jsonwire.AppendString(nil, reason)...)
 	return append(b, '}')
 }
 

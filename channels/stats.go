@@ -1,6 +1,10 @@
 package channels
 
-import "sync/atomic"
+import (
+	"sync/atomic"
+
+	"github.com/caddy-channels/caddy-channels/webhook"
+)
 
 // Stats are a hub's counters since it was created, for metrics. Counters
 // only grow; Sockets is the current number of open sockets.
@@ -21,13 +25,25 @@ type Stats struct {
 	Broadcasts uint64
 	// Deliveries counts broadcast frames queued on sockets of this node.
 	Deliveries uint64
+	// LongPollSessions is the number of open LongPoll sessions, part of
+	// Sockets.
+	LongPollSessions int
+	// LongPollConnects counts LongPoll sessions that were accepted, part
+	// of Connects.
+	LongPollConnects uint64
+	// LongPollBinaryDropped counts binary frames not sent to a LongPoll
+	// session (LongPoll carries text frames only).
+	LongPollBinaryDropped uint64
 	// Webhooks are the counters of the webhook client in force.
-	Webhooks WebhookStats
+	Webhooks webhook.Stats
 }
 
 // hubCounters are the atomic counters behind Stats.
 type hubCounters struct {
 	connects, slowConsumers, invalidFrames, messagesIn, broadcasts, deliveries atomic.Uint64
+
+	longpollConnects, longpollBinaryDropped atomic.Uint64
+	longpollLive                            atomic.Int64 // open LongPoll sockets
 }
 
 // Stats returns the hub's counters.
@@ -40,6 +56,10 @@ func (h *Hub) Stats() Stats {
 		MessagesIn:    h.stats.messagesIn.Load(),
 		Broadcasts:    h.stats.broadcasts.Load(),
 		Deliveries:    h.stats.deliveries.Load(),
+
+		LongPollSessions:      int(h.stats.longpollLive.Load()),
+		LongPollConnects:      h.stats.longpollConnects.Load(),
+		LongPollBinaryDropped: h.stats.longpollBinaryDropped.Load(),
 	}
 	if w := h.Config().Webhooks; w != nil {
 		st.Webhooks = w.Stats()

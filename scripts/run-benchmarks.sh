@@ -2,7 +2,7 @@
 # Runs the load scenarios of BENCHMARKS.md against this project's server and
 # against the ceiling program (cmd/bench-ceiling), each pinned to core 0 with
 # the load tool on core 1, and writes one JSON result per line to $OUT
-# (default bench-results.jsonl). Every server it starts is stopped by its PID.
+# (default scripts/results/bench-results.jsonl). Every server it starts is stopped by its PID.
 # With CENTRIFUGO_BIN pointing at a Centrifugo v6 binary (built elsewhere; not
 # part of this repository), the same scenarios run against it too, with
 # cmd/channels-bench/centrifugo.json on 127.0.0.1:8094, the load tool in
@@ -11,10 +11,10 @@
 #   scripts/run-benchmarks.sh            # full set (about 5 minutes)
 #   QUICK=1 scripts/run-benchmarks.sh    # smaller counts, for a smoke run
 #   CENTRIFUGO_BIN=/path/to/centrifugo REPEAT=3 scripts/run-benchmarks.sh
-#   go run ./scripts/bench-summary bench-results.jsonl   # medians, as in BENCHMARKS.md
+#   go run ./scripts/bench-summary scripts/results/bench-results.jsonl   # medians, as in BENCHMARKS.md
 set -euo pipefail
 cd "$(dirname "$0")/.."
-OUT=${OUT:-bench-results.jsonl}
+OUT=${OUT:-scripts/results/bench-results.jsonl}
 BIN=$(mktemp -d)
 PID=
 trap 'stop_server; rm -rf "$BIN"' EXIT

@@ -6,7 +6,7 @@
 #   scripts/run-cluster-bench.sh            # Redis on 127.0.0.1:6379, NATS on 127.0.0.1:4222
 #   SUBS=1000 MSGS=1000 RATE=100 scripts/run-cluster-bench.sh
 #
-# Writes one JSON line per run to cluster-bench-results.jsonl. All processes
+# Writes one JSON line per run to scripts/results/cluster-bench-results.jsonl. All processes
 # share the machine's cores (no pinning): the figures compare engines on
 # the same machine, not against the single-core figures of BENCHMARKS.md.
 set -euo pipefail
@@ -17,7 +17,7 @@ MSGS=${MSGS:-1000}
 RATE=${RATE:-100}
 PORT_A=${PORT_A:-8094}
 PORT_B=${PORT_B:-8095}
-OUT=${OUT:-cluster-bench-results.jsonl}
+OUT=${OUT:-scripts/results/cluster-bench-results.jsonl}
 
 tcp_open() { (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null; }
 for p in "$PORT_A" "$PORT_B"; do

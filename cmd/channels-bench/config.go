@@ -14,6 +14,7 @@ import (
 type config struct {
 	scenario    string
 	proto       string
+	transport   string // phoenix: websocket or longpoll
 	protocol    protocol
 	method      string
 	url         string
@@ -86,6 +87,7 @@ func usage(w io.Writer, fs *flag.FlagSet) {
 func newFlagSet(cfg *config) *flag.FlagSet {
 	fs := flag.NewFlagSet("channels-bench", flag.ContinueOnError)
 	fs.StringVar(&cfg.proto, "proto", "phoenix", "protocol: phoenix (V2) or centrifugo (JSON over WebSocket, server HTTP API)")
+	fs.StringVar(&cfg.transport, "transport", "websocket", "phoenix transport of every socket the tool opens: websocket or longpoll")
 	fs.StringVar(&cfg.url, "url", "", "socket endpoint; phoenix: \"/websocket?vsn=2.0.0\" is appended (default "+defaultURL[phoenixV2]+"; centrifugo: "+defaultURL[centrifugoJSON]+")")
 	fs.StringVar(&cfg.api, "api", "", "publish API URL for fanout -via api (default "+defaultAPI[phoenixV2]+"; centrifugo: the API prefix, "+defaultAPI[centrifugoJSON]+")")
 	fs.StringVar(&cfg.key, "key", "bench", "publish API key (phoenix: Authorization: Bearer; centrifugo: X-API-Key)")
@@ -160,6 +162,14 @@ func (c *config) validate() error {
 		return err
 	}
 	c.protocol = p
+	switch {
+	case c.transport != "websocket" && c.transport != "longpoll":
+		return fmt.Errorf("-transport %q: want websocket or longpoll", c.transport)
+	case c.transport == "longpoll" && p != phoenixV2:
+		return fmt.Errorf("-transport longpoll is for -proto phoenix only")
+	case c.transport == "longpoll" && c.scenario != "fanout" && c.scenario != "idle":
+		return fmt.Errorf("-transport longpoll is for the fanout and idle scenarios")
+	}
 	if c.url == "" {
 		c.url = defaultURL[p]
 	}

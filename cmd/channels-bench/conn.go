@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"io"
 	"net"
+	"net/http"
 	"net/url"
 	"strconv"
 	"strings"
@@ -27,12 +28,16 @@ const portsPerIP = 25000
 // addresses over 127.0.0.1..127.0.0.n when the target is loopback and more
 // sockets are needed than one source address has ports.
 type dialer struct {
-	ws      websocket.Dialer
-	proto   protocol
-	url     string
-	sources []net.IP
-	next    atomic.Uint64
-	timeout time.Duration
+	ws websocket.Dialer
+	// longpoll dials LongPoll sessions at lpURL instead of WebSockets.
+	longpoll    bool
+	lpURL       string
+	lpTransport *http.Transport
+	proto       protocol
+	url         string
+	sources     []net.IP
+	next        atomic.Uint64
+	timeout     time.Duration
 }
 
 // newDialer prepares dials to the socket endpoint base (e.g.
@@ -117,6 +122,9 @@ func (d *dialer) dialFrom(ctx context.Context, network, addr string) (net.Conn, 
 // dial opens one connection; for Centrifugo it also sends the connect
 // command and waits for its reply.
 func (d *dialer) dial(ctx context.Context) (*client, error) {
+	if d.longpoll {
+		return d.dialLongPoll(ctx)
+	}
 	ws, resp, err := d.ws.DialContext(ctx, d.url, nil)
 	if err != nil {
 		if resp != nil {
@@ -139,6 +147,7 @@ func (d *dialer) dial(ctx context.Context) (*client, error) {
 // interleave with other writers.
 type client struct {
 	ws      *websocket.Conn
+	lp      *lpConn // set instead of ws for a LongPoll client
 	proto   protocol
 	wmu     sync.Mutex
 	buf     []byte
@@ -152,6 +161,13 @@ type client struct {
 // readFrame reads the next data frame into the socket's reused buffer and
 // returns it; the slice is valid until the next call.
 func (c *client) readFrame() ([]byte, error) {
+	if c.lp != nil {
+		b, err := c.lp.poll(c.buf[:0])
+		if err == nil {
+			c.buf = b
+		}
+		return b, err
+	}
 	_, r, err := c.ws.NextReader()
 	if err != nil {
 		return nil, err
@@ -186,6 +202,11 @@ func (c *client) write(frame []byte) error {
 
 // writeLocked sends one text frame; the caller holds wmu.
 func (c *client) writeLocked(frame []byte) error {
+	if c.lp != nil {
+		ctx, cancel := context.WithTimeout(c.lp.ctx, c.timeout)
+		defer cancel()
+		return c.lp.post(ctx, frame)
+	}
 	if err := c.ws.SetWriteDeadline(time.Now().Add(c.timeout)); err != nil {
 		return err
 	}
@@ -253,10 +274,12 @@ func (c *client) request(f []byte, ref string) error {
 	if err := c.write(f); err != nil {
 		return err
 	}
-	if err := c.ws.SetReadDeadline(time.Now().Add(c.timeout)); err != nil {
-		return err
+	if c.ws != nil {
+		if err := c.ws.SetReadDeadline(time.Now().Add(c.timeout)); err != nil {
+			return err
+		}
+		defer c.ws.SetReadDeadline(time.Time{})
 	}
-	defer c.ws.SetReadDeadline(time.Time{})
 	for {
 		b, err := c.readFrame()
 		if err != nil {
@@ -292,6 +315,9 @@ func (c *client) request(f []byte, ref string) error {
 // Centrifugo ping ({}) is answered here and returned as a nil message, so
 // every reader keeps the connection alive.
 func (c *client) nextMessage(b []byte) (msg, rest []byte) {
+	if c.lp != nil {
+		return splitLine(b) // a poll answer's messages, one per line
+	}
 	if c.proto != centrifugoJSON {
 		return b, nil
 	}
@@ -334,6 +360,10 @@ func replyStatus(b []byte, ref string) (ok, match bool, err error) {
 
 // closeGracefully sends a close frame (1000) and closes the connection.
 func (c *client) closeGracefully() {
+	if c.lp != nil {
+		c.lp.cancel() // the session expires on the server
+		return
+	}
 	c.wmu.Lock()
 	_ = c.ws.WriteControl(websocket.CloseMessage,
 		websocket.FormatCloseMessage(websocket.CloseNormalClosure, ""), time.Now().Add(time.Second))
@@ -342,7 +372,13 @@ func (c *client) closeGracefully() {
 }
 
 // close closes the TCP connection at once.
-func (c *client) close() { _ = c.ws.Close() }
+func (c *client) close() {
+	if c.lp != nil {
+		c.lp.cancel()
+		return
+	}
+	_ = c.ws.Close()
+}
 
 // closeReason describes why a read loop ended: the close code sent by the
 // server, or the error.

@@ -51,6 +51,11 @@ func run(args []string, stdout, stderr io.Writer) int {
 	}
 
 	d, err := newDialer(cfg.url, cfg.protocol, cfg.sockets, cfg.localIPs, cfg.timeout)
+	if err == nil && cfg.transport == "longpoll" {
+		d.longpoll = true
+		d.lpURL, err = longpollURL(cfg.url)
+		d.lpTransport = newLPTransport(d)
+	}
 	if err != nil {
 		fmt.Fprintf(stderr, "channels-bench: %v\n", err)
 		return 2

@@ -15,7 +15,7 @@
 // Usage:
 //
 //	go run ./scripts/bench-chart -in results.json -out chart.png [-title "…"]
-//	go run ./scripts/bench-chart -jsonl bench-results.jsonl -rate 100 -out chart.png
+//	go run ./scripts/bench-chart -jsonl scripts/results/bench-results.jsonl -rate 100 -out chart.png
 //
 // With -jsonl, the input is the load tool's JSON lines (as written by
 // scripts/run-benchmarks.sh) and the fan-out runs at -rate msg/s are drawn.

@@ -2,7 +2,7 @@
 // Markdown table: one row per server and scenario label, each figure the
 // median of the repetitions (REPEAT=n runs every scenario n times).
 //
-//	go run ./scripts/bench-summary bench-results.jsonl
+//	go run ./scripts/bench-summary scripts/results/bench-results.jsonl
 package main
 
 import (
