@@ -3,11 +3,9 @@ package natsbroker
 import (
 	"context"
 	"errors"
-	"fmt"
 	"hash/maphash"
 	"runtime"
 	"sync"
-	"sync/atomic"
 	"time"
 
 	"github.com/nats-io/nats.go"
@@ -15,13 +13,6 @@ import (
 	"go.uber.org/zap"
 
 	"github.com/caddy-channels/caddy-channels/pubsub"
-)
-
-// Broker states.
-const (
-	stateNew int32 = iota
-	stateStarted
-	stateClosed
 )
 
 const (
@@ -40,8 +31,7 @@ type Broker struct {
 	log   *zap.Logger
 	seed  maphash.Seed
 
-	startMu sync.Mutex
-	state   atomic.Int32
+	life    *pubsub.Lifecycle
 	handler pubsub.Handler
 	c       *client // set by Start
 
@@ -82,6 +72,7 @@ func New(opts Options) (*Broker, error) {
 		names: newNames(o.Prefix),
 		log:   o.Logger,
 		seed:  maphash.MakeSeed(),
+		life:  pubsub.NewLifecycle("natsbroker: "),
 	}, nil
 }
 
@@ -117,35 +108,25 @@ func (b *Broker) historyStreamConfig() jetstream.StreamConfig {
 // the broker then connects in the background, and calls that need NATS
 // fail with ErrUnavailable until it does. See pubsub.Broker.Start.
 func (b *Broker) Start(h pubsub.Handler) error {
-	if h == nil {
-		return fmt.Errorf("natsbroker: start: nil handler: %w", pubsub.ErrInvalidArgument)
-	}
-	b.startMu.Lock()
-	defer b.startMu.Unlock()
-	switch b.state.Load() {
-	case stateStarted:
-		return fmt.Errorf("natsbroker: start: %w", pubsub.ErrAlreadyStarted)
-	case stateClosed:
-		return fmt.Errorf("natsbroker: start: %w", pubsub.ErrClosed)
-	}
-	c, err := dial(b.opts, "broker", b.historyStreamConfig(), nil)
-	if err != nil {
-		return err
-	}
-	b.c, b.handler = c, h
-	b.done = make(chan struct{})
-	n := min(max(runtime.GOMAXPROCS(0), 2), 16)
-	b.queues = make([]chan *nats.Msg, n)
-	for i := range b.queues {
-		q := make(chan *nats.Msg, b.opts.DeliveryQueue)
-		b.queues[i] = q
+	return b.life.Start(h, func() error {
+		c, err := dial(b.opts, "broker", b.historyStreamConfig(), nil)
+		if err != nil {
+			return err
+		}
+		b.c, b.handler = c, h
+		b.done = make(chan struct{})
+		n := min(max(runtime.GOMAXPROCS(0), 2), 16)
+		b.queues = make([]chan *nats.Msg, n)
+		for i := range b.queues {
+			q := make(chan *nats.Msg, b.opts.DeliveryQueue)
+			b.queues[i] = q
+			b.wg.Add(1)
+			go b.dispatch(q)
+		}
 		b.wg.Add(1)
-		go b.dispatch(q)
-	}
-	b.wg.Add(1)
-	go b.janitor()
-	b.state.Store(stateStarted)
-	return nil
+		go b.janitor()
+		return nil
+	})
 }
 
 // Subscribe counts a subscription of topic; the first one subscribes this
@@ -153,7 +134,7 @@ func (b *Broker) Start(h pubsub.Handler) error {
 // NATS is unavailable the subscription is recorded and takes effect when
 // the connection is back. See pubsub.Broker.Subscribe.
 func (b *Broker) Subscribe(ctx context.Context, topic string) error {
-	if err := b.check("subscribe", topic); err != nil {
+	if err := b.life.Check("subscribe", topic); err != nil {
 		return err
 	}
 	sh := &b.subs[b.shardOf(topic)]
@@ -177,7 +158,7 @@ func (b *Broker) Subscribe(ctx context.Context, topic string) error {
 		fctx, cancel := b.c.reqCtx(ctx)
 		err := b.c.nc.FlushWithContext(fctx)
 		cancel()
-		if err != nil && b.state.Load() != stateClosed {
+		if err != nil && !b.life.Closed() {
 			b.log.Warn("NATS did not confirm a subscription; it is restored on reconnect",
 				zap.String("topic", topic), zap.Error(err))
 		}
@@ -188,7 +169,7 @@ func (b *Broker) Subscribe(ctx context.Context, topic string) error {
 // Unsubscribe undoes one Subscribe; the last one unsubscribes this node
 // from the topic's subject. See pubsub.Broker.Unsubscribe.
 func (b *Broker) Unsubscribe(_ context.Context, topic string) error {
-	if err := b.check("unsubscribe", topic); err != nil {
+	if err := b.life.Check("unsubscribe", topic); err != nil {
 		return err
 	}
 	sh := &b.subs[b.shardOf(topic)]
@@ -212,10 +193,7 @@ func (b *Broker) Unsubscribe(_ context.Context, topic string) error {
 // Close stops delivery, waits for Handler calls in progress, closes the
 // connection and stops the broker's goroutines. See pubsub.Broker.Close.
 func (b *Broker) Close() error {
-	b.startMu.Lock()
-	prev := b.state.Swap(stateClosed)
-	b.startMu.Unlock()
-	if prev != stateStarted {
+	if !b.life.Close() {
 		return nil
 	}
 	b.deliverMu.Lock()
@@ -290,25 +268,11 @@ func (b *Broker) janitor() {
 	}
 }
 
-// check validates a call's topic and the broker's state.
-func (b *Broker) check(op, topic string) error {
-	if topic == "" {
-		return fmt.Errorf("natsbroker: %s: empty topic: %w", op, pubsub.ErrInvalidArgument)
-	}
-	switch b.state.Load() {
-	case stateNew:
-		return fmt.Errorf("natsbroker: %s %q: %w", op, topic, pubsub.ErrNotStarted)
-	case stateClosed:
-		return fmt.Errorf("natsbroker: %s %q: %w", op, topic, pubsub.ErrClosed)
-	}
-	return nil
-}
-
 // fail wraps the error of a call; once the broker is closed, every error
 // is reported as pubsub.ErrClosed.
 func (b *Broker) fail(op, topic string, err error) error {
-	if b.state.Load() == stateClosed {
-		return fmt.Errorf("natsbroker: %s %q: %w", op, topic, pubsub.ErrClosed)
+	if cerr := b.life.ClosedError(op, topic); cerr != nil {
+		return cerr
 	}
 	return fail("broker", op, topic, err)
 }

@@ -144,7 +144,7 @@ func startBroker(t testing.TB, o Options) (*Broker, *recorder) {
 
 // kill stops p as a crash would: no last heartbeat, no cleanup.
 func kill(p *Presence) {
-	if p.closed.Swap(true) {
+	if !p.life.Close() {
 		return
 	}
 	close(p.done)

@@ -27,7 +27,7 @@ type newest struct {
 // none (or it expired) and extending the stream's life by opts.TTL. See
 // pubsub.Broker.History.
 func (b *Broker) History(ctx context.Context, topic string, opts pubsub.HistoryOptions) (pubsub.HistoryResult, error) {
-	if err := b.check("history", topic); err != nil {
+	if err := b.life.Check("history", topic); err != nil {
 		return pubsub.HistoryResult{}, err
 	}
 	if err := b.c.online(); err != nil {

@@ -32,7 +32,7 @@ type Presence struct {
 	owner string
 	c     *client
 
-	closed   atomic.Bool
+	life     *pubsub.Lifecycle
 	onExpire atomic.Pointer[func(string, pubsub.PresenceEntry)]
 	shards   [shards]presShard
 
@@ -92,6 +92,7 @@ func NewPresence(opts Options) (*Presence, error) {
 		log:     o.Logger,
 		seed:    maphash.MakeSeed(),
 		owner:   hex.EncodeToString(id[:]),
+		life:    pubsub.NewStartedLifecycle("natsbroker: presence "),
 		pending: make(map[string]struct{}),
 		kick:    make(chan struct{}, 1),
 		done:    make(chan struct{}),
@@ -135,7 +136,7 @@ func (p *Presence) OnExpire(f func(topic string, e pubsub.PresenceEntry)) {
 // Track stores e on topic. It fails with ErrUnavailable while NATS is
 // unreachable. See pubsub.PresenceManager.Track.
 func (p *Presence) Track(ctx context.Context, topic string, e pubsub.PresenceEntry) error {
-	if err := p.check("track", topic); err != nil {
+	if err := p.life.Check("track", topic); err != nil {
 		return err
 	}
 	if e.ID == "" {
@@ -182,7 +183,7 @@ func (p *Presence) Track(ctx context.Context, topic string, e pubsub.PresenceEnt
 // removal is queued and done once it is back; Untrack then returns nil.
 // See pubsub.PresenceManager.Untrack.
 func (p *Presence) Untrack(ctx context.Context, topic, id string) error {
-	if err := p.check("untrack", topic); err != nil {
+	if err := p.life.Check("untrack", topic); err != nil {
 		return err
 	}
 	if id == "" {
@@ -221,7 +222,7 @@ func (p *Presence) Untrack(ctx context.Context, topic, id string) error {
 // List returns the entries of topic tracked by every node, in the order
 // of their last Track. See pubsub.PresenceManager.List.
 func (p *Presence) List(ctx context.Context, topic string) ([]pubsub.PresenceEntry, error) {
-	if err := p.check("list", topic); err != nil {
+	if err := p.life.Check("list", topic); err != nil {
 		return nil, err
 	}
 	if err := p.c.online(); err != nil {
@@ -252,7 +253,7 @@ func (p *Presence) List(ctx context.Context, topic string) ([]pubsub.PresenceEnt
 // their next check; call Untrack first for entries that should simply go.
 // See pubsub.PresenceManager.Close.
 func (p *Presence) Close() error {
-	if p.closed.Swap(true) {
+	if !p.life.Close() {
 		return nil
 	}
 	close(p.done)
@@ -285,21 +286,10 @@ func (p *Presence) entryRecord(topic string, e pubsub.PresenceEntry) *presRecord
 	return &presRecord{kind: presEntry, topic: topic, id: e.ID, key: e.Key, node: e.Node, owner: p.owner, meta: e.Meta}
 }
 
-// check validates a call's topic and the manager's state.
-func (p *Presence) check(op, topic string) error {
-	if topic == "" {
-		return fmt.Errorf("natsbroker: presence %s: empty topic: %w", op, pubsub.ErrInvalidArgument)
-	}
-	if p.closed.Load() {
-		return fmt.Errorf("natsbroker: presence %s %q: %w", op, topic, pubsub.ErrClosed)
-	}
-	return nil
-}
-
 // fail wraps the error of a call, as pubsub.ErrClosed once closed.
 func (p *Presence) fail(op, topic string, err error) error {
-	if p.closed.Load() {
-		return fmt.Errorf("natsbroker: presence %s %q: %w", op, topic, pubsub.ErrClosed)
+	if cerr := p.life.ClosedError(op, topic); cerr != nil {
+		return cerr
 	}
 	return fail("presence", op, topic, err)
 }

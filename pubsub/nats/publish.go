@@ -79,7 +79,7 @@ func (b *Broker) Publish(ctx context.Context, m *pubsub.Message, opts pubsub.Pub
 	if m == nil {
 		return pubsub.Position{}, fmt.Errorf("natsbroker: publish: nil message: %w", pubsub.ErrInvalidArgument)
 	}
-	if err := b.check("publish", m.Topic); err != nil {
+	if err := b.life.Check("publish", m.Topic); err != nil {
 		return pubsub.Position{}, err
 	}
 	if err := b.c.online(); err != nil {
@@ -243,7 +243,7 @@ func (b *Broker) topicState(topic string) *topicState {
 func (b *Broker) noteStream(topic string) {
 	sh := &b.topics[b.shardOf(topic)]
 	sh.mu.Lock()
-	if _, ok := sh.m[topic]; !ok && b.state.Load() == stateStarted {
+	if _, ok := sh.m[topic]; !ok && b.life.Started() {
 		if sh.m == nil {
 			sh.m = make(map[string]*topicState)
 		}

@@ -6,7 +6,6 @@ import (
 	"strconv"
 	"strings"
 	"sync"
-	"sync/atomic"
 	"time"
 
 	"github.com/redis/rueidis"
@@ -15,21 +14,13 @@ import (
 	"github.com/caddy-channels/caddy-channels/pubsub"
 )
 
-// Broker states.
-const (
-	stateNew int32 = iota
-	stateStarted
-	stateClosed
-)
-
 // Broker is a pubsub.Broker on Redis; see the package documentation.
 type Broker struct {
 	cfg  *config
 	keys keys
 	log  *zap.Logger
 
-	startMu sync.Mutex
-	state   atomic.Int32
+	life    *pubsub.Lifecycle
 	client  rueidis.Client // set by Start
 	conns   conns
 	handler pubsub.Handler
@@ -55,6 +46,7 @@ func New(opts Options) (*Broker, error) {
 		cfg:  cfg,
 		keys: keys{prefix: cfg.KeyPrefix},
 		log:  cfg.Logger.With(zap.String("component", "redis broker")),
+		life: pubsub.NewLifecycle("redisbroker: "),
 		subs: subscriptions{topics: make(map[string]*subTopic)},
 	}, nil
 }
@@ -64,31 +56,21 @@ func New(opts Options) (*Broker, error) {
 // background (see the package documentation for what works meanwhile).
 // Start may take up to twice the dial timeout when Redis does not answer.
 func (b *Broker) Start(h pubsub.Handler) error {
-	if h == nil {
-		return fmt.Errorf("redisbroker: start: nil handler: %w", pubsub.ErrInvalidArgument)
-	}
-	b.startMu.Lock()
-	defer b.startMu.Unlock()
-	switch b.state.Load() {
-	case stateStarted:
-		return fmt.Errorf("redisbroker: start: %w", pubsub.ErrAlreadyStarted)
-	case stateClosed:
-		return fmt.Errorf("redisbroker: start: %w", pubsub.ErrClosed)
-	}
-	client, err := newClient(b.cfg, "redis broker", &b.conns)
-	if err != nil {
-		return err
-	}
-	b.client = client
-	b.handler = h
-	b.hmu.Lock()
-	b.delivering = true
-	b.hmu.Unlock()
-	b.stop, b.done = make(chan struct{}), make(chan struct{})
-	first := b.connect()
-	b.state.Store(stateStarted)
-	go b.run(first)
-	return nil
+	return b.life.Start(h, func() error {
+		client, err := newClient(b.cfg, "redis broker", &b.conns)
+		if err != nil {
+			return err
+		}
+		b.client = client
+		b.handler = h
+		b.hmu.Lock()
+		b.delivering = true
+		b.hmu.Unlock()
+		b.stop, b.done = make(chan struct{}), make(chan struct{})
+		first := b.connect()
+		go b.run(first)
+		return nil
+	})
 }
 
 // Subscribe counts one subscription of topic; the first one subscribes the
@@ -96,7 +78,7 @@ func (b *Broker) Start(h pubsub.Handler) error {
 // Redis is unreachable it succeeds without waiting: the topic is
 // subscribed when the connection is back. See pubsub.Broker.Subscribe.
 func (b *Broker) Subscribe(ctx context.Context, topic string) error {
-	if err := b.check("subscribe", topic); err != nil {
+	if err := b.life.Check("subscribe", topic); err != nil {
 		return err
 	}
 	return b.subscribe(ctx, topic)
@@ -105,7 +87,7 @@ func (b *Broker) Subscribe(ctx context.Context, topic string) error {
 // Unsubscribe undoes one Subscribe; the last one unsubscribes the node
 // from the topic's channel. See pubsub.Broker.Unsubscribe.
 func (b *Broker) Unsubscribe(ctx context.Context, topic string) error {
-	if err := b.check("unsubscribe", topic); err != nil {
+	if err := b.life.Check("unsubscribe", topic); err != nil {
 		return err
 	}
 	b.unsubscribe(ctx, topic)
@@ -119,7 +101,7 @@ func (b *Broker) Publish(ctx context.Context, m *pubsub.Message, opts pubsub.Pub
 	if m == nil {
 		return pubsub.Position{}, fmt.Errorf("redisbroker: publish: nil message: %w", pubsub.ErrInvalidArgument)
 	}
-	if err := b.check("publish", m.Topic); err != nil {
+	if err := b.life.Check("publish", m.Topic); err != nil {
 		return pubsub.Position{}, err
 	}
 	if opts.Transient {
@@ -172,7 +154,7 @@ func (b *Broker) Publish(ctx context.Context, m *pubsub.Message, opts pubsub.Pub
 // History reads the topic's history stream, creating an empty one with a
 // new epoch if there is none. See pubsub.Broker.History.
 func (b *Broker) History(ctx context.Context, topic string, opts pubsub.HistoryOptions) (pubsub.HistoryResult, error) {
-	if err := b.check("history", topic); err != nil {
+	if err := b.life.Check("history", topic); err != nil {
 		return pubsub.HistoryResult{}, err
 	}
 	hasSince, sinceEpoch, sinceSeq := "0", "", "0"
@@ -255,23 +237,16 @@ func streamSeq(id string) (uint64, error) {
 // connections. When it returns, the Handler is not called again. See
 // pubsub.Broker.Close.
 func (b *Broker) Close() error {
-	b.startMu.Lock()
-	prev := b.state.Load()
-	if prev == stateClosed {
-		b.startMu.Unlock()
+	if !b.life.Close() {
 		return nil
 	}
-	b.state.Store(stateClosed)
-	b.startMu.Unlock()
 	b.hmu.Lock() // waits for a delivery in progress
 	b.delivering = false
 	b.hmu.Unlock()
-	if prev == stateStarted {
-		close(b.stop)
-		b.conns.closeAll() // no goodbye to a server that may hang
-		<-b.done
-		b.client.Close()
-	}
+	close(b.stop)
+	b.conns.closeAll() // no goodbye to a server that may hang
+	<-b.done
+	b.client.Close()
 	return nil
 }
 
@@ -297,25 +272,11 @@ func (b *Broker) deliver(rm rueidis.PubSubMessage) {
 	b.hmu.Unlock()
 }
 
-// check validates a call's topic and the broker's state.
-func (b *Broker) check(op, topic string) error {
-	if topic == "" {
-		return fmt.Errorf("redisbroker: %s: empty topic: %w", op, pubsub.ErrInvalidArgument)
-	}
-	switch b.state.Load() {
-	case stateNew:
-		return fmt.Errorf("redisbroker: %s %q: %w", op, topic, pubsub.ErrNotStarted)
-	case stateClosed:
-		return fmt.Errorf("redisbroker: %s %q: %w", op, topic, pubsub.ErrClosed)
-	}
-	return nil
-}
-
 // fail wraps the error of a Redis call, reporting ErrClosed when the
 // broker was closed meanwhile.
 func (b *Broker) fail(ctx context.Context, op, topic string, err error) error {
-	if b.state.Load() == stateClosed {
-		return fmt.Errorf("redisbroker: %s %q: %w", op, topic, pubsub.ErrClosed)
+	if cerr := b.life.ClosedError(op, topic); cerr != nil {
+		return cerr
 	}
 	return wrap(ctx, op, topic, err)
 }

@@ -23,9 +23,9 @@ type Presence struct {
 	client rueidis.Client
 	conns  conns
 
-	mu     sync.Mutex
-	own    map[string]*ownTopic // this node's entries, to refresh them; guarded by mu
-	closed atomic.Bool          // set under mu
+	mu   sync.Mutex
+	own  map[string]*ownTopic // this node's entries, to refresh them; guarded by mu
+	life *pubsub.Lifecycle    // closed under mu
 
 	onExpire    atomic.Pointer[func(string, pubsub.PresenceEntry)]
 	lastFailure atomic.Int64 // unix nanoseconds of the last call that could not reach Redis
@@ -59,6 +59,7 @@ func NewPresence(opts Options) (*Presence, error) {
 		keys: keys{prefix: cfg.KeyPrefix},
 		log:  cfg.Logger.With(zap.String("component", "redis presence")),
 		own:  make(map[string]*ownTopic),
+		life: pubsub.NewStartedLifecycle("redisbroker: presence "),
 		stop: make(chan struct{}),
 	}
 	if p.client, err = newClient(cfg, "redis presence", &p.conns); err != nil {
@@ -82,7 +83,7 @@ func (p *Presence) OnExpire(f func(topic string, e pubsub.PresenceEntry)) {
 // cannot be reached, Track fails and nothing is kept. See
 // pubsub.PresenceManager.Track.
 func (p *Presence) Track(ctx context.Context, topic string, e pubsub.PresenceEntry) error {
-	if err := checkPresence("track", topic, e.ID, true); err != nil {
+	if err := checkPresence("track", topic, e.ID); err != nil {
 		return err
 	}
 	enc := string(appendEntry(nil, e))
@@ -107,7 +108,7 @@ func (p *Presence) Track(ctx context.Context, topic string, e pubsub.PresenceEnt
 // refreshed entries (even if Redis cannot be reached: the entry then
 // expires within PresenceTTL). See pubsub.PresenceManager.Untrack.
 func (p *Presence) Untrack(ctx context.Context, topic, id string) error {
-	if err := checkPresence("untrack", topic, id, true); err != nil {
+	if err := checkPresence("untrack", topic, id); err != nil {
 		return err
 	}
 	ot, err := p.acquire("untrack", topic)
@@ -131,11 +132,8 @@ func (p *Presence) Untrack(ctx context.Context, topic, id string) error {
 // particular order. Entries of a dead node are listed until a sweep
 // removes them. See pubsub.PresenceManager.List.
 func (p *Presence) List(ctx context.Context, topic string) ([]pubsub.PresenceEntry, error) {
-	if err := checkPresence("list", topic, "", false); err != nil {
+	if err := p.life.Check("list", topic); err != nil {
 		return nil, err
-	}
-	if p.isClosed() {
-		return nil, fmt.Errorf("redisbroker: presence list %q: %w", topic, pubsub.ErrClosed)
 	}
 	cctx, cancel := p.cfg.callCtx(ctx)
 	defer cancel()
@@ -164,11 +162,10 @@ func (p *Presence) List(ctx context.Context, topic string) ([]pubsub.PresenceEnt
 // entries first to remove them at once. See pubsub.PresenceManager.Close.
 func (p *Presence) Close() error {
 	p.mu.Lock()
-	if p.closed.Load() {
+	if !p.life.Close() {
 		p.mu.Unlock()
 		return nil
 	}
-	p.closed.Store(true)
 	p.own = nil
 	p.mu.Unlock()
 	close(p.stop)
@@ -182,8 +179,8 @@ func (p *Presence) Close() error {
 func (p *Presence) acquire(op, topic string) (*ownTopic, error) {
 	p.mu.Lock()
 	defer p.mu.Unlock()
-	if p.closed.Load() {
-		return nil, fmt.Errorf("redisbroker: presence %s %q: %w", op, topic, pubsub.ErrClosed)
+	if err := p.life.ClosedError(op, topic); err != nil {
+		return nil, err
 	}
 	ot := p.own[topic]
 	if ot == nil {
@@ -210,9 +207,6 @@ func (p *Presence) release(topic string, ot *ownTopic) {
 	}
 }
 
-// isClosed reports whether Close was called.
-func (p *Presence) isClosed() bool { return p.closed.Load() }
-
 // presenceKeys returns the keys of trackScript for topic.
 func (p *Presence) presenceKeys(topic string) []string {
 	return []string{p.keys.presenceHash(topic), p.keys.presenceDead(topic), p.keys.presenceIndex()}
@@ -229,8 +223,8 @@ func (p *Presence) trackArgs(topic string, pairs ...string) []string {
 
 // fail wraps the error of a Redis call and notes connection failures.
 func (p *Presence) fail(ctx context.Context, op, topic string, err error) error {
-	if p.isClosed() {
-		return fmt.Errorf("redisbroker: presence %s %q: %w", op, topic, pubsub.ErrClosed)
+	if cerr := p.life.ClosedError(op, topic); cerr != nil {
+		return cerr
 	}
 	if _, ok := rueidis.IsRedisErr(err); !ok {
 		p.lastFailure.Store(time.Now().UnixNano())
@@ -238,12 +232,12 @@ func (p *Presence) fail(ctx context.Context, op, topic string, err error) error 
 	return wrap(ctx, "presence "+op, topic, err)
 }
 
-// checkPresence validates a presence call's topic and, if needID, its id.
-func checkPresence(op, topic, id string, needID bool) error {
+// checkPresence validates a presence call's topic and id.
+func checkPresence(op, topic, id string) error {
 	if topic == "" {
 		return fmt.Errorf("redisbroker: presence %s: empty topic: %w", op, pubsub.ErrInvalidArgument)
 	}
-	if needID && id == "" {
+	if id == "" {
 		return fmt.Errorf("redisbroker: presence %s %q: empty id: %w", op, topic, pubsub.ErrInvalidArgument)
 	}
 	return nil

@@ -18,7 +18,7 @@ import (
 // come back (a 503 from the publish API while the cluster delivered).
 func TestRedisPublishAfterRestartSucceeds(t *testing.T) {
 	srv := newServer(t)
-	srv.start()
+	srv.Start()
 	opts, logs := faultOptions(srv)
 	b, err := New(opts)
 	if err != nil {
@@ -49,7 +49,7 @@ func TestRedisPublishAfterRestartSucceeds(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	srv.restart()
+	srv.Restart()
 	pubsubtest.WaitFor(t, 10*time.Second, "the pub/sub connection to be restored", func() bool {
 		return logs.FilterMessageSnippet("restored").Len() > 0
 	})
