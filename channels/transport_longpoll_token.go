@@ -43,7 +43,7 @@ func verifyToken(key []byte, tok string) (node, session string, err error) {
 	if !ok {
 		return "", "", errBadToken
 	}
-	mac, err := base64.RawURLEncoding.DecodeString(tok[len(node)+1+len(session)+1:])
+	mac, err := base64.RawURLEncoding.Strict().DecodeString(tok[len(node)+1+len(session)+1:])
 	if err != nil || !hmac.Equal(mac, tokenMAC(key, node, session)) {
 		return "", "", errBadToken
 	}
