@@ -85,9 +85,16 @@ func (h *Handler) UnmarshalCaddyfile(d *caddyfile.Dispenser) error {
 		return d.ArgErr()
 	}
 	seen := map[string]bool{}
+	seenLimits := map[string]bool{}
+	limits := func() *Limits {
+		if h.Limits == nil {
+			h.Limits = &Limits{}
+		}
+		return h.Limits
+	}
 	for nesting := d.Nesting(); d.NextBlock(nesting); {
 		name := d.Val()
-		if name != "assign" && name != "channel" {
+		if name != "assign" && name != "channel" && name != "limit" {
 			if seen[name] {
 				return d.Errf("duplicate %q", name)
 			}
@@ -150,6 +157,14 @@ func (h *Handler) UnmarshalCaddyfile(d *caddyfile.Dispenser) error {
 			err = sizeArg(d, &h.MaxQueueSize)
 		case "max_channels":
 			err = intArg(d, &h.MaxChannels)
+		case "auth":
+			h.Auth, err = parseAuth(d)
+		case "limit":
+			err = parseLimit(d, limits(), seenLimits)
+		case "max_sockets_per_ip":
+			err = intArg(d, &limits().MaxSocketsPerIP)
+		case "max_sockets_per_id":
+			err = intArg(d, &limits().MaxSocketsPerID)
 		case "drain":
 			h.Drain, err = parseDrain(d)
 		case "longpoll":
@@ -235,6 +250,18 @@ func parseChannel(d *caddyfile.Dispenser) (channels.ChannelSpec, error) {
 				}
 				if err := checkUpstreamURL(hi.Upstream); err != nil {
 					return c, d.Errf("channel %s: handle_in %s upstream: %v", c.Pattern, hi.Event, err)
+				}
+			}
+			if d.NextArg() {
+				if d.Val() != "limit" {
+					return c, d.ArgErr()
+				}
+				if !d.NextArg() {
+					return c, d.Errf("channel %s: handle_in %s: limit: missing <n>/<duration>", c.Pattern, hi.Event)
+				}
+				hi.Limit = d.Val()
+				if _, err := channels.ParseRate(hi.Limit); err != nil {
+					return c, d.Errf("channel %s: handle_in %s: limit: %v", c.Pattern, hi.Event, err)
 				}
 			}
 			if d.NextArg() {

@@ -5,6 +5,8 @@ import (
 
 	"github.com/caddyserver/caddy/v2"
 	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/caddy-channels/caddy-channels/channels"
 )
 
 // metricsCollector exposes the counters of every live hub, labelled by
@@ -38,13 +40,16 @@ var (
 	descBreakerOpens  = metricDesc("webhook_breaker_opens_total", "Times a webhook circuit breaker opened.")
 	descHookDropped   = metricDesc("webhook_dropped_notifications_total", "Leave notifications dropped because the queue was full or closed.")
 	descHookPending   = metricDesc("webhook_pending_notifications", "Leave notifications queued or being delivered.")
+	descRefusals      = prometheus.NewDesc(prometheus.BuildFQName("caddy", "channels", "refusals_total"),
+		"What the edge refused or cut off, by reason: auth, token_expired, connect_rate, sockets_per_ip, sockets_per_id, message_rate, join_rate, event_rate, flood.",
+		[]string{"path", "reason"}, nil)
 )
 
 // Describe implements prometheus.Collector.
 func (metricsCollector) Describe(ch chan<- *prometheus.Desc) {
 	for _, d := range []*prometheus.Desc{descSockets, descConnects, descSlowConsumers, descInvalidFrames,
 		descMessagesIn, descBroadcasts, descDeliveries, descHookCalls, descHookFailures, descHookRejected,
-		descBreakerOpens, descHookDropped, descHookPending} {
+		descBreakerOpens, descHookDropped, descHookPending, descRefusals} {
 		ch <- d
 	}
 }
@@ -81,6 +86,9 @@ func (metricsCollector) Collect(ch chan<- prometheus.Metric) {
 		counter(descBreakerOpens, st.Webhooks.BreakerOpens)
 		counter(descHookDropped, st.Webhooks.Dropped)
 		gauge(descHookPending, float64(st.Webhooks.Pending))
+		for kind, n := range st.Refusals {
+			ch <- prometheus.MustNewConstMetric(descRefusals, prometheus.CounterValue, float64(n), path, channels.Refusal(kind).String())
+		}
 		return true
 	})
 }

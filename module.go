@@ -117,11 +117,20 @@ type Handler struct {
 	// LongPoll.
 	LongPoll *LongPoll `json:"longpoll,omitempty"`
 
-	cfg      channels.Config
-	webhooks *webhook.Client
-	shared   *sharedHub
-	poolKey  string
-	logger   *zap.Logger
+	// Auth verifies a token at connect, before the connect rules (auth
+	// jwt). See Auth.
+	Auth *Auth `json:"auth,omitempty"`
+
+	// Limits are the abuse limits: message, join and connect rates, and
+	// sockets per address and per id. See Limits.
+	Limits *Limits `json:"limits,omitempty"`
+
+	authClose func() // closes the token verifier
+	cfg       channels.Config
+	webhooks  *webhook.Client
+	shared    *sharedHub
+	poolKey   string
+	logger    *zap.Logger
 }
 
 // Drain is the socket drainer's settings (Phoenix's drainer options): the
@@ -217,6 +226,15 @@ func (h *Handler) Provision(ctx caddy.Context) error {
 	if err := channels.ValidateWriteDelay(timeDuration(h.WriteDelay)); err != nil {
 		return fmt.Errorf("write_delay: %w", err)
 	}
+	limits, err := h.Limits.config()
+	if err != nil {
+		return fmt.Errorf("limits: %w", err)
+	}
+	auth, authClose, err := h.Auth.config(ctx, repl, h.logger.Named("auth"))
+	if err != nil {
+		return fmt.Errorf("auth: %w", err)
+	}
+	h.authClose = authClose
 	h.webhooks = webhook.New(webhook.Config{
 		Secret:  repl.ReplaceKnown(h.WebhookSecret, ""),
 		Timeout: timeDuration(h.WebhookTimeout),
@@ -237,6 +255,8 @@ func (h *Handler) Provision(ctx caddy.Context) error {
 		ClientIP:     clientIP,
 		Drain:        h.Drain.config(),
 		LongPoll:     h.LongPoll.config(repl),
+		Auth:         auth,
+		Limits:       limits,
 	}
 
 	// The pool key includes the engine settings (before LoadModule
@@ -311,6 +331,9 @@ func (h *Handler) Cleanup() error {
 	// now (sockets use the config in force).
 	if h.webhooks != nil && !handedOver {
 		h.webhooks.Close()
+	}
+	if h.authClose != nil {
+		h.authClose()
 	}
 	return nil
 }

@@ -47,16 +47,17 @@ type ExprKind int
 // Expression kinds.
 const (
 	// ExprConnect is the condition of the connect gate. It sees params,
-	// headers, auth_token and now, and yields a bool.
+	// headers, auth_token, claims and now, and yields a bool.
 	ExprConnect ExprKind = iota
 	// ExprAssign computes a socket assign. It sees params, headers,
-	// auth_token, assigns (those set before it) and now, and yields any value.
+	// auth_token, claims, assigns (those set before it) and now, and yields any value.
 	ExprAssign
 	// ExprID computes the socket id. It sees the same variables as
 	// ExprAssign and yields a string, or null for an anonymous socket.
 	ExprID
 	// ExprJoin is the condition of a channel's join gate. It sees topic,
-	// subtopic, params (the join payload), assigns and now, and yields a bool.
+	// subtopic, params (the join payload), assigns, claims, join_claims and
+	// now, and yields a bool.
 	ExprJoin
 	// ExprReply computes the response of a successful join. It sees the same
 	// variables as ExprJoin and yields a map.
@@ -68,12 +69,16 @@ const (
 	// sees the same variables as ExprJoin and yields a map.
 	ExprPresenceMeta
 	// ExprDrop is the condition of an intercept's "drop if" step. It sees
-	// payload (the broadcast payload), event, topic, assigns (the
+	// payload (the broadcast payload), event, topic, assigns and claims (the
 	// subscriber's) and now, and yields a bool.
 	ExprDrop
 	// ExprSet computes the value of an intercept's "set" step. It sees the
 	// same variables as ExprDrop and yields any value.
 	ExprSet
+	// ExprToken finds the token an auth rule verifies. It sees params,
+	// headers and auth_token, and yields a string, or null when the
+	// connect carries no token.
+	ExprToken
 
 	exprKindCount
 )
@@ -99,6 +104,8 @@ func (k ExprKind) String() string {
 		return "drop"
 	case ExprSet:
 		return "set"
+	case ExprToken:
+		return "token"
 	}
 	return fmt.Sprintf("ExprKind(%d)", int(k))
 }
@@ -128,11 +135,17 @@ type Vars struct {
 	Payload map[string]any
 	// Event is the event of an intercepted broadcast.
 	Event string
+	// Claims are the claims of the socket's verified connect token (auth
+	// jwt), nil when there is none (CEL sees an empty map).
+	Claims map[string]any
+	// JoinClaims are the claims of the verified join token of a channel
+	// with a join jwt rule, nil when there is none (CEL sees an empty map).
+	JoinClaims map[string]any
 	// Now is the evaluation time; the zero value stands for time.Now() at
 	// the moment of evaluation.
 	Now time.Time
 
-	payloadVal, assignsVal ref.Val // Payload and Assigns converted ahead (intercept), when set
+	payloadVal, assignsVal, claimsVal ref.Val // Payload, Assigns and Claims converted ahead (intercept), when set
 }
 
 // Expr is a compiled CEL expression. It is safe for concurrent use.
@@ -145,29 +158,32 @@ type Expr struct {
 
 // exprVariables lists the variables each kind of expression declares.
 var exprVariables = [exprKindCount][]string{
-	ExprConnect: {"params", "headers", "auth_token", "now"},
-	ExprAssign:  {"params", "headers", "auth_token", "assigns", "now"},
-	ExprID:      {"params", "headers", "auth_token", "assigns", "now"},
-	ExprJoin:    {"topic", "subtopic", "params", "assigns", "now"},
-	ExprReply:   {"topic", "subtopic", "params", "assigns", "now"},
+	ExprConnect: {"params", "headers", "auth_token", "claims", "now"},
+	ExprAssign:  {"params", "headers", "auth_token", "claims", "assigns", "now"},
+	ExprID:      {"params", "headers", "auth_token", "claims", "assigns", "now"},
+	ExprJoin:    {"topic", "subtopic", "params", "assigns", "claims", "join_claims", "now"},
+	ExprReply:   {"topic", "subtopic", "params", "assigns", "claims", "join_claims", "now"},
 
-	ExprPresenceKey:  {"topic", "subtopic", "params", "assigns", "now"},
-	ExprPresenceMeta: {"topic", "subtopic", "params", "assigns", "now"},
-	ExprDrop:         {"payload", "event", "topic", "assigns", "now"},
-	ExprSet:          {"payload", "event", "topic", "assigns", "now"},
+	ExprPresenceKey:  {"topic", "subtopic", "params", "assigns", "claims", "join_claims", "now"},
+	ExprPresenceMeta: {"topic", "subtopic", "params", "assigns", "claims", "join_claims", "now"},
+	ExprDrop:         {"payload", "event", "topic", "assigns", "claims", "now"},
+	ExprSet:          {"payload", "event", "topic", "assigns", "claims", "now"},
+	ExprToken:        {"params", "headers", "auth_token"},
 }
 
 // variableTypes are the CEL types of all variables.
 var variableTypes = map[string]*cel.Type{
-	"params":     cel.MapType(cel.StringType, cel.DynType),
-	"assigns":    cel.MapType(cel.StringType, cel.DynType),
-	"headers":    cel.MapType(cel.StringType, cel.StringType),
-	"auth_token": cel.DynType,
-	"topic":      cel.StringType,
-	"subtopic":   cel.StringType,
-	"now":        cel.TimestampType,
-	"payload":    cel.MapType(cel.StringType, cel.DynType),
-	"event":      cel.StringType,
+	"params":      cel.MapType(cel.StringType, cel.DynType),
+	"assigns":     cel.MapType(cel.StringType, cel.DynType),
+	"headers":     cel.MapType(cel.StringType, cel.StringType),
+	"auth_token":  cel.DynType,
+	"claims":      cel.MapType(cel.StringType, cel.DynType),
+	"join_claims": cel.MapType(cel.StringType, cel.DynType),
+	"topic":       cel.StringType,
+	"subtopic":    cel.StringType,
+	"now":         cel.TimestampType,
+	"payload":     cel.MapType(cel.StringType, cel.DynType),
+	"event":       cel.StringType,
 }
 
 // envs caches one CEL environment per expression kind.
@@ -248,7 +264,7 @@ func checkOutputType(kind ExprKind, t *cel.Type) error {
 		if k != types.StringKind {
 			return fmt.Errorf("result type is %s, want string", t)
 		}
-	case ExprID:
+	case ExprID, ExprToken:
 		if k != types.StringKind && k != types.NullTypeKind {
 			return fmt.Errorf("result type is %s, want string or null", t)
 		}
@@ -382,6 +398,19 @@ func (a activation) ResolveName(name string) (any, bool) {
 			return types.NullValue, true
 		}
 		return types.String(*a.v.AuthToken), true
+	case "claims":
+		if a.v.claimsVal != nil {
+			return a.v.claimsVal, true
+		}
+		if a.v.Claims == nil {
+			return emptyCELMap, true
+		}
+		return a.v.Claims, true
+	case "join_claims":
+		if a.v.JoinClaims == nil {
+			return emptyCELMap, true
+		}
+		return a.v.JoinClaims, true
 	case "topic":
 		return types.String(a.v.Topic), true
 	case "subtopic":

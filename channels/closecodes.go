@@ -17,4 +17,11 @@ const (
 	// CloseSlowConsumer (1013, "try again later") disconnects a socket
 	// whose outbound queue exceeded max_queue_size.
 	CloseSlowConsumer = 1013
+	// ClosePolicyViolation (1008) disconnects a client that keeps pushing
+	// at several times its message limit (a flood).
+	ClosePolicyViolation = 1008
+	// CloseTokenExpired (3000, "Unauthorized" in the IANA registry of
+	// WebSocket close codes) ends a socket whose connect token expired;
+	// phoenix.js reconnects, with fresh params when params is a function.
+	CloseTokenExpired = 3000
 )

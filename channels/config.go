@@ -81,6 +81,10 @@ type Config struct {
 	Drain DrainConfig
 	// LongPoll shapes the LongPoll transport (see LongPollConfig).
 	LongPoll LongPollConfig
+	// Auth verifies a token at connect (see AuthConfig).
+	Auth AuthConfig
+	// Limits are the abuse limits (see LimitsConfig).
+	Limits LimitsConfig
 }
 
 // clientIP returns the client address of r.
@@ -123,6 +127,7 @@ func (c Config) withDefaults() *Config {
 		c.Logger = zap.NewNop()
 	}
 	c.Drain = c.Drain.withDefaults()
+	c.Limits = c.Limits.withDefaults()
 	c.LongPoll = c.LongPoll.withDefaults(c.MaxFrameSize)
 	return &c
 }

@@ -5,6 +5,7 @@ package channels
 // webhook, assigns, the socket id).
 
 import (
+	"fmt"
 	"net/http"
 	"strings"
 	"time"
@@ -17,6 +18,14 @@ import (
 // transport's own way (authToken), and runs the connect rules. The socket
 // it returns is connected but not admitted; errors are *HTTPError.
 func (h *Hub) accept(cfg *Config, r *http.Request, transport string, authToken func() (*string, error)) (*Socket, error) {
+	remoteIP := cfg.clientIP(r)
+	if rate := cfg.Limits.ConnectsPerIP; rate.On() && !h.connRates.allow(remoteIP, rate, cfg.Limits.MaxAddresses, time.Now()) {
+		h.stats.refusals[RefusedConnectRate].Add(1)
+		if c := cfg.Logger.Check(zap.InfoLevel, "refusing socket: connect rate of its address exceeded"); c != nil {
+			c.Write(zap.String("remote_ip", remoteIP), zap.Stringer("limit", rate), zap.String("transport", transport))
+		}
+		return nil, &HTTPError{Status: http.StatusTooManyRequests, Err: fmt.Errorf("connects from this address over %s: %w", rate, errLimited)}
+	}
 	params, err := ParseParams(r.URL.RawQuery)
 	if err != nil {
 		return nil, httpErrorf(http.StatusBadRequest, "decoding connect params: %w", err)
@@ -45,7 +54,7 @@ func (h *Hub) accept(cfg *Config, r *http.Request, transport string, authToken f
 		vsn:        strings.Clone(vsn), // not a slice of the request line, which it would pin
 		transport:  transport,
 		remoteAddr: r.RemoteAddr,
-		remoteIP:   cfg.clientIP(r),
+		remoteIP:   remoteIP,
 		params:     params,
 		headers:    lowerHeaders(r.Header),
 		authToken:  token,
@@ -66,7 +75,12 @@ func (h *Hub) accept(cfg *Config, r *http.Request, transport string, authToken f
 // connect webhook, which may set assigns and the id), then assigns in
 // order, then the socket id rule, which overrides a webhook's id.
 func (h *Hub) connect(cfg *Config, s *Socket, r *http.Request) error {
-	vars := &Vars{Params: s.params, Headers: s.headers, AuthToken: s.authToken, Assigns: map[string]any{}, Now: time.Now()}
+	if cfg.Auth.on() {
+		if err := h.authenticate(cfg, s, r); err != nil {
+			return err
+		}
+	}
+	vars := &Vars{Params: s.params, Headers: s.headers, AuthToken: s.authToken, Claims: s.claims, Assigns: map[string]any{}, Now: time.Now()}
 	if g := &cfg.Rules.Connect; g.Action == GateUpstream {
 		if err := h.connectUpstream(cfg, s, g, r); err != nil {
 			return err

@@ -27,6 +27,8 @@ const (
 	LeaveReasonDuplicateJoin = "duplicate_join"
 	LeaveReasonShutdown      = "shutdown"
 	LeaveReasonDisconnect    = "disconnect"
+	LeaveReasonTokenExpired  = "token_expired"
+	LeaveReasonFlood         = "flood"
 )
 
 // reasonUpstreamUnavailable is the error reason clients get when a webhook

@@ -37,6 +37,9 @@ type Hub struct {
 	byID     map[string]map[*Socket]struct{}
 	closed   bool
 	draining context.Context // set by Close: ends at the drain deadline
+	perIP    ipCounts        // open sockets per client address (max_sockets_per_ip)
+
+	connRates connectRates // connects per client address (limit connects)
 }
 
 // NewHub creates a hub that publishes through broker and tracks presence
@@ -56,6 +59,7 @@ func NewHub(cfg Config, broker pubsub.Broker, presence pubsub.PresenceManager) (
 		topics:   newTopicTable(),
 		sockets:  make(map[*Socket]struct{}),
 		byID:     make(map[string]map[*Socket]struct{}),
+		perIP:    make(ipCounts),
 		lp:       lpTable{key: newTokenKey(), sessions: make(map[string]*lpSession), waiting: make(map[string]chan lpReply)},
 	}
 	h.SetConfig(cfg)

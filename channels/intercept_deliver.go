@@ -200,6 +200,7 @@ func (d *interceptDelivery) frameFor(s *subscription) *Frame {
 	} else {
 		d.vars.Assigns, d.vars.assignsVal = nil, emptyCELMap
 	}
+	d.vars.Claims = s.sock.claims // nil reads as {}
 	b := d.b
 	if d.object {
 		clear(b.edits)

@@ -9,6 +9,13 @@ package channels
 // admitted socket before it is open (a disconnect by id published as soon
 // as the client saw the 101, a drain) is kept and carried out by open.
 
+import (
+	"fmt"
+	"net/http"
+
+	"go.uber.org/zap"
+)
+
 // closeIntent is a close that reached a socket before it could send.
 type closeIntent struct {
 	leaveReason string
@@ -17,13 +24,30 @@ type closeIntent struct {
 }
 
 // admit registers s before its handshake answers, so that a disconnect
-// by its id or a drain reaches it from then on. It fails once the hub is
-// closing. Every admitted socket ends with unregister.
-func (h *Hub) admit(s *Socket) bool {
+// by its id or a drain reaches it from then on. It fails with 503 once the
+// hub is closing and with 429 when s would go over max_sockets_per_ip or
+// max_sockets_per_id. Every admitted socket ends with unregister.
+func (h *Hub) admit(cfg *Config, s *Socket) error {
 	h.mu.Lock()
 	defer h.mu.Unlock()
 	if h.closed {
-		return false
+		return httpErrorf(http.StatusServiceUnavailable, "shutting down")
+	}
+	lim := &cfg.Limits
+	if n := lim.MaxSocketsPerID; n > 0 && s.id != "" && len(h.byID[s.id]) >= n {
+		h.stats.refusals[RefusedSocketsPerID].Add(1)
+		cfg.Logger.Info("refusing socket: max_sockets_per_id reached",
+			zap.String("socket_id", s.id), zap.Int("max_sockets_per_id", n), zap.String("transport", s.transport))
+		return &HTTPError{Status: http.StatusTooManyRequests, Err: fmt.Errorf("socket id %q holds %d sockets: %w", s.id, n, errLimited)}
+	}
+	if n := lim.MaxSocketsPerIP; n > 0 {
+		if !h.perIP.take(s.remoteIP, n) {
+			h.stats.refusals[RefusedSocketsPerIP].Add(1)
+			cfg.Logger.Info("refusing socket: max_sockets_per_ip reached",
+				zap.String("remote_ip", s.remoteIP), zap.Int("max_sockets_per_ip", n), zap.String("transport", s.transport))
+			return &HTTPError{Status: http.StatusTooManyRequests, Err: fmt.Errorf("address holds %d sockets: %w", n, errLimited)}
+		}
+		s.ipCounted = true
 	}
 	h.live.Add(1)
 	h.sockets[s] = struct{}{}
@@ -35,7 +59,7 @@ func (h *Hub) admit(s *Socket) bool {
 		}
 		set[s] = struct{}{}
 	}
-	return true
+	return nil
 }
 
 // open gives an admitted socket its transport and carries out a close
@@ -45,6 +69,9 @@ func (h *Hub) open(s *Socket, t Transport) {
 	s.t = t
 	pending := s.pendingClose
 	s.pendingClose = nil
+	if !s.tokenExp.IsZero() {
+		s.watchExpiry()
+	}
 	h.mu.Unlock()
 	h.stats.connects.Add(1)
 	if pending != nil {
@@ -88,8 +115,16 @@ func (h *Hub) unregister(s *Socket) {
 	h.unsubscribeID(s)
 	h.mu.Lock()
 	defer h.mu.Unlock()
+	if s.expiry != nil {
+		s.expiry.Stop()
+		s.expiry = nil
+	}
 	if _, ok := h.sockets[s]; ok {
 		h.live.Done()
+	}
+	if s.ipCounted {
+		s.ipCounted = false
+		h.perIP.release(s.remoteIP)
 	}
 	delete(h.sockets, s)
 	if set := h.byID[s.id]; set != nil {

@@ -66,6 +66,10 @@ type HandleInSpec struct {
 	Action string `json:"action"`
 	// Upstream is the webhook URL of the "upstream" action.
 	Upstream string `json:"upstream,omitempty"`
+	// Limit caps how often one socket may push this event, as
+	// "<n>/<duration>" (see ParseRate), on top of the socket's message
+	// limit. Over it, the push gets an error reply {"reason":"rate limited"}.
+	Limit string `json:"limit,omitempty"`
 }
 
 // LeaveSpec configures the leave notification of a channel.
@@ -400,6 +404,9 @@ type HandleInRule struct {
 	Action HandleInAction
 	// Upstream is the webhook URL of an upstream action.
 	Upstream string
+	// Limit caps how often one socket may push the event; the zero Rate
+	// is no limit.
+	Limit Rate
 }
 
 // ChannelRule is the compiled rule of the channels whose topic matches
@@ -568,8 +575,14 @@ func compileChannel(cs ChannelSpec) (ChannelRule, error) {
 		} else if hs.Upstream != "" {
 			return c, fmt.Errorf("handle_in %q: upstream is only valid with action upstream, not %s", hs.Event, a)
 		}
+		var limit Rate
+		if hs.Limit != "" {
+			if limit, err = ParseRate(hs.Limit); err != nil {
+				return c, fmt.Errorf("handle_in %q: limit: %w", hs.Event, err)
+			}
+		}
 		events[hs.Event] = true
-		c.HandleIns = append(c.HandleIns, HandleInRule{Event: hs.Event, Action: a, Upstream: hs.Upstream})
+		c.HandleIns = append(c.HandleIns, HandleInRule{Event: hs.Event, Action: a, Upstream: hs.Upstream, Limit: limit})
 	}
 	if cs.Leave != nil {
 		if err := ValidateUpstreamURL(cs.Leave.Upstream); err != nil {

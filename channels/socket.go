@@ -31,7 +31,12 @@ type Socket struct {
 	headers    map[string]string
 	authToken  *string
 	assigns    map[string]any
-	anonKey    string // presence key of an anonymous socket; read loop only
+	claims     map[string]any // the verified connect token's claims, or nil
+	tokenExp   time.Time      // when the connect token expires; zero: never (or expire off)
+	expiry     *time.Timer    // closes the socket at tokenExp; guarded by hub.mu
+	limits     socketLimits   // message, join and event rate limits; read loop only
+	ipCounted  bool           // counted in hub.perIP; guarded by hub.mu
+	anonKey    string         // presence key of an anonymous socket; read loop only
 
 	channels channelList // read loop only
 
@@ -159,6 +164,9 @@ func (s *Socket) join(m *Message) {
 		s.replyError(m.JoinRef, m.Ref, m.Topic, "too many channels joined")
 		return
 	}
+	if !s.allowJoin(cfg, m) {
+		return
+	}
 	if old != nil {
 		// Duplicate join: the old channel stops now; its phx_close is
 		// sent after the new join's reply, as Phoenix orders them.
@@ -178,7 +186,7 @@ func (s *Socket) join(m *Message) {
 		return
 	}
 
-	vars := &Vars{Assigns: s.assigns, Topic: m.Topic, Subtopic: subtopic, Now: time.Now()}
+	vars := &Vars{Assigns: s.assigns, Claims: s.claims, Topic: m.Topic, Subtopic: subtopic, Now: time.Now()}
 	if rule.Join.Cond != nil || rule.Join.Reply != nil {
 		vars.Params = payloadParams(m.Payload) // only expressions read the join payload
 	}
@@ -296,6 +304,9 @@ func (s *Socket) push(m *Message) {
 			c.Write(zap.String("topic", m.Topic), zap.String("event", m.Event))
 		}
 		s.replyError(sub.joinRef, m.Ref, m.Topic, "unhandled event")
+		return
+	}
+	if !s.allowPush(cfg, sub, entry, m) {
 		return
 	}
 	switch action := entry.Action; action {

@@ -34,6 +34,8 @@ type Stats struct {
 	// LongPollBinaryDropped counts binary frames not sent to a LongPoll
 	// session (LongPoll carries text frames only).
 	LongPollBinaryDropped uint64
+	// Refusals counts what the edge refused, by kind (auth and limits).
+	Refusals [NumRefusals]uint64
 	// Webhooks are the counters of the webhook client in force.
 	Webhooks webhook.Stats
 }
@@ -44,6 +46,8 @@ type hubCounters struct {
 
 	longpollConnects, longpollBinaryDropped atomic.Uint64
 	longpollLive                            atomic.Int64 // open LongPoll sockets
+
+	refusals [NumRefusals]atomic.Uint64
 }
 
 // Stats returns the hub's counters.
@@ -60,6 +64,9 @@ func (h *Hub) Stats() Stats {
 		LongPollSessions:      int(h.stats.longpollLive.Load()),
 		LongPollConnects:      h.stats.longpollConnects.Load(),
 		LongPollBinaryDropped: h.stats.longpollBinaryDropped.Load(),
+	}
+	for i := range st.Refusals {
+		st.Refusals[i] = h.stats.refusals[i].Load()
 	}
 	if w := h.Config().Webhooks; w != nil {
 		st.Webhooks = w.Stats()

@@ -238,9 +238,13 @@ func (h *Hub) lpOpen(cfg *Config, w http.ResponseWriter, r *http.Request) {
 	}
 	h.lp.sessions[ss.id] = ss
 	h.lp.mu.Unlock()
-	if !h.admit(s) {
+	if err := h.admit(cfg, s); err != nil {
 		h.lp.remove(ss)
-		lpStatus(w, http.StatusServiceUnavailable, 500, "")
+		status := http.StatusServiceUnavailable
+		if he := (*HTTPError)(nil); errors.As(err, &he) {
+			status = he.Status
+		}
+		lpStatus(w, status, 500, "") // phoenix.js retries a 500 with backoff
 		return
 	}
 	h.subscribeID(s)

@@ -58,8 +58,8 @@ func (h *Hub) ServeWebSocket(w http.ResponseWriter, r *http.Request) error {
 	// disconnect by id published on any node once the client sees the
 	// socket open reaches it (and is carried out by open if it comes
 	// before the socket can send). Every failure below undoes both.
-	if !h.admit(s) {
-		return httpErrorf(http.StatusServiceUnavailable, "shutting down")
+	if err := h.admit(cfg, s); err != nil {
+		return err
 	}
 	h.subscribeID(s)
 
