@@ -16,6 +16,9 @@ func FuzzUnmarshalCaddyfile(f *testing.F) {
 		"channels {\n\tdrain 10 {\n\t}\n}",
 		"channels {\n\tpath /socket\n\tchannel room:* {\n\t\tjoin allow\n\t\thandle_in new_msg broadcast\n\t\thistory 10 ttl 1m\n\t}\n}",
 		"channels {\n\tid \"'user:' + params.id\"\n\tmax_queue_size 2MiB\n\twrite_delay 5ms\n}",
+		"channels {\n\tauth jwt {\n\t\tkey s3cret\n\t\tpublic_key /k.pem\n\t\talgorithms HS256 ES256\n\t\tleeway 5s\n\t\ttoken \"params.t\"\n\t\texpire off\n\t}\n}",
+		"channels {\n\tlimit messages 20/1s burst 40\n\tlimit joins 5/s\n\tlimit connects 10/1m per ip\n\tlimit flood_factor 4\n\tmax_sockets_per_ip 50\n\tmax_sockets_per_id 5\n}",
+		"channels {\n\tchannel room:* {\n\t\tjoin allow\n\t\thandle_in typing broadcast_from limit 2/1s\n\t}\n}",
 	} {
 		f.Add(seed)
 	}
