@@ -370,6 +370,14 @@ func parseGate(d *caddyfile.Dispenser, kind channels.ExprKind, withReply bool) (
 			g.ForwardHeaders = append(g.ForwardHeaders, names...)
 		}
 		return g, nil
+	case "jwt":
+		if !withReply {
+			return nil, d.Errf("%s jwt: only a channel's join takes a token (use auth jwt for the connect)", what)
+		}
+		if err := parseJoinJWT(d, g, rest); err != nil {
+			return nil, err
+		}
+		return g, nil
 	case "allow":
 	case "deny":
 		if len(rest) > 0 && rest[0] != "reply" {
@@ -384,7 +392,7 @@ func parseGate(d *caddyfile.Dispenser, kind channels.ExprKind, withReply bool) (
 			return nil, d.Errf("%s if: %v", what, err)
 		}
 	default:
-		return nil, d.Errf("%s: unknown action %q (want allow, deny, if or upstream)", what, g.Action)
+		return nil, d.Errf("%s: unknown action %q (want allow, deny, if, upstream or jwt)", what, g.Action)
 	}
 	if len(rest) > 0 {
 		if !withReply || rest[0] != "reply" {

@@ -174,3 +174,50 @@ func positiveInt(s string) (int, error) {
 	}
 	return n, nil
 }
+
+// parseJoinJWT reads the settings of `join jwt`, inline
+// (`join jwt token "<cel>" if "<cel>" reply "<cel>"`) or in a block with
+// one setting per line; every setting is optional.
+func parseJoinJWT(d *caddyfile.Dispenser, g *channels.GateSpec, inline []string) error {
+	set := func(key, val string) error {
+		var dst *string
+		kind := channels.ExprJoin
+		switch key {
+		case "token":
+			dst, kind = &g.Token, channels.ExprJoinToken
+		case "if":
+			dst = &g.Expr
+		case "reply":
+			dst, kind = &g.Reply, channels.ExprReply
+		default:
+			return d.Errf("join jwt: unknown setting %q (want token, if or reply)", key)
+		}
+		if *dst != "" {
+			return d.Errf("join jwt: duplicate %q", key)
+		}
+		if _, err := channels.CompileExpr(kind, val); err != nil {
+			return d.Errf("join jwt %s: %v", key, err)
+		}
+		*dst = val
+		return nil
+	}
+	if len(inline)%2 != 0 {
+		return d.Errf("join jwt: %q needs a value", inline[len(inline)-1])
+	}
+	for i := 0; i < len(inline); i += 2 {
+		if err := set(inline[i], inline[i+1]); err != nil {
+			return err
+		}
+	}
+	for nesting := d.Nesting(); d.NextBlock(nesting); {
+		key := d.Val()
+		var val string
+		if err := oneArg(d, &val); err != nil {
+			return err
+		}
+		if err := set(key, val); err != nil {
+			return err
+		}
+	}
+	return nil
+}

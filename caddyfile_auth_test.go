@@ -161,3 +161,42 @@ func TestLimitsConfig(t *testing.T) {
 		}
 	}
 }
+
+func TestUnmarshalCaddyfileJoinJWT(t *testing.T) {
+	t.Parallel()
+	for _, input := range []string{
+		"channels {\n\tchannel room:* {\n\t\tjoin jwt token \"params.t\" if \"join_claims.role == 'mod'\" reply \"{'r': join_claims.role}\"\n\t}\n}",
+		"channels {\n\tchannel room:* {\n\t\tjoin jwt {\n\t\t\ttoken \"params.t\"\n\t\t\tif \"join_claims.role == 'mod'\"\n\t\t\treply \"{'r': join_claims.role}\"\n\t\t}\n\t}\n}",
+	} {
+		h, err := unmarshalTestfile(input)
+		if err != nil {
+			t.Fatal(err)
+		}
+		got, _ := json.Marshal(h.Channels[0].Join)
+		if want := `{"action":"jwt","expr":"join_claims.role == 'mod'","reply":"{'r': join_claims.role}","token":"params.t"}`; string(got) != want {
+			t.Errorf("%q:\n got %s\nwant %s", input, got, want)
+		}
+		if _, err := channels.CompileRules(h.RulesSpec); err != nil {
+			t.Errorf("does not compile: %v", err)
+		}
+	}
+	h, err := unmarshalTestfile("channels {\n\tchannel room:* {\n\t\tjoin jwt\n\t}\n}")
+	if err != nil {
+		t.Fatal(err)
+	}
+	rules, err := channels.CompileRules(h.RulesSpec)
+	if err != nil || rules.Channels[0].Join.Token.String() != channels.DefaultJoinToken {
+		t.Fatalf("bare join jwt: %v %v", rules, err)
+	}
+	for _, c := range []struct{ input, want string }{
+		{"channels {\n\tchannel a {\n\t\tjoin jwt token\n\t}\n}", `"token" needs a value`},
+		{"channels {\n\tchannel a {\n\t\tjoin jwt audience x\n\t}\n}", `unknown setting "audience"`},
+		{"channels {\n\tchannel a {\n\t\tjoin jwt token params.a token params.b\n\t}\n}", `duplicate "token"`},
+		{"channels {\n\tchannel a {\n\t\tjoin jwt token \"headers.x\"\n\t}\n}", "join jwt token"},
+		{"channels {\n\tconnect jwt\n}", "only a channel's join"},
+	} {
+		if _, err := unmarshalTestfile(c.input); err == nil || !strings.Contains(err.Error(), c.want) {
+			t.Errorf("%q: error %v, want %q", c.input, err, c.want)
+		}
+	}
+}

@@ -675,7 +675,7 @@ func TestUnmarshalCaddyfileErrors(t *testing.T) {
 		{
 			name:  "unknown gate action",
 			input: "channels {\n\tchannel room:* {\n\t\tjoin maybe\n\t}\n}",
-			want:  `join: unknown action "maybe" (want allow, deny, if or upstream)`,
+			want:  `join: unknown action "maybe" (want allow, deny, if, upstream or jwt)`,
 			line:  3,
 		},
 		{

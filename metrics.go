@@ -41,7 +41,7 @@ var (
 	descHookDropped   = metricDesc("webhook_dropped_notifications_total", "Leave notifications dropped because the queue was full or closed.")
 	descHookPending   = metricDesc("webhook_pending_notifications", "Leave notifications queued or being delivered.")
 	descRefusals      = prometheus.NewDesc(prometheus.BuildFQName("caddy", "channels", "refusals_total"),
-		"What the edge refused or cut off, by reason: auth, token_expired, connect_rate, sockets_per_ip, sockets_per_id, message_rate, join_rate, event_rate, flood.",
+		"What the edge refused or cut off, by reason: auth, token_expired, connect_rate, sockets_per_ip, sockets_per_id, message_rate, join_rate, event_rate, flood, join_token.",
 		[]string{"path", "reason"}, nil)
 )
 

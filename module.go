@@ -235,6 +235,13 @@ func (h *Handler) Provision(ctx caddy.Context) error {
 		return fmt.Errorf("auth: %w", err)
 	}
 	h.authClose = authClose
+	if auth.Verifier == nil {
+		for _, c := range rules.Channels {
+			if c.Join.Action == channels.GateJWT {
+				return fmt.Errorf("channel %s: join jwt verifies with the keys of auth jwt, which is not configured", c.Pattern.String())
+			}
+		}
+	}
 	h.webhooks = webhook.New(webhook.Config{
 		Secret:  repl.ReplaceKnown(h.WebhookSecret, ""),
 		Timeout: timeDuration(h.WebhookTimeout),

@@ -165,3 +165,48 @@ func TestTokenExpiryClosesSocket(t *testing.T) {
 		t.Fatalf("expire off: socket did not answer after exp: %s %v", b, err)
 	}
 }
+
+// A join jwt gate lets a join through with a join token of the topic
+// (its "channel" claim) issued to the socket's own sub; its claims are
+// join_claims in the condition, the reply and presence.
+func TestJoinToken(t *testing.T) {
+	v := &tableVerifier{tokens: map[string]tableToken{
+		"conn":       {claims: map[string]any{"sub": "alice"}},
+		"room1":      {claims: map[string]any{"sub": "alice", "channel": "room:1", "role": "mod"}},
+		"room1-bob":  {claims: map[string]any{"sub": "bob", "channel": "room:1", "role": "mod"}},
+		"room1-anon": {claims: map[string]any{"channel": "room:1", "role": "guest"}},
+		"room2":      {claims: map[string]any{"sub": "alice", "channel": "room:2", "role": "mod"}},
+		"banned":     {claims: map[string]any{"sub": "alice", "channel": "room:1", "role": "banned"}},
+	}}
+	h, base := authHub(t, AuthConfig{Verifier: v}, RulesSpec{Channels: []ChannelSpec{{Pattern: "room:*",
+		Join:     &GateSpec{Action: "jwt", Expr: "join_claims.role != 'banned'", Reply: "{'role': join_claims.role}"},
+		Presence: &PresenceSpec{Meta: "{'role': join_claims.role}"},
+	}}})
+	_, c := dialStatus(t, base+"/?vsn=2.0.0&token=conn", nil)
+	if c == nil {
+		t.Fatal("refused")
+	}
+	c.SetReadDeadline(time.Now().Add(5 * time.Second))
+	for _, tc := range []struct{ payload, want string }{
+		{`{}`, `"reason":"unauthorized"`},                    // no token
+		{`{"token":"forged"}`, `"reason":"unauthorized"`},    // not verified
+		{`{"token":"room2"}`, `"reason":"unauthorized"`},     // another topic
+		{`{"token":"room1-bob"}`, `"reason":"unauthorized"`}, // another user
+		{`{"token":"banned"}`, `"reason":"unauthorized"`},    // verified, but the condition is false
+		{`{"token":"room1-anon"}`, `{"response":{"role":"guest"},"status":"ok"}`},
+	} {
+		c.WriteMessage(websocket.TextMessage, []byte(`["1","1","room:1","phx_join",`+tc.payload+`]`))
+		_, b, err := c.ReadMessage()
+		if err != nil || !strings.Contains(string(b), tc.want) {
+			t.Fatalf("join with %s: %s %v, want %s", tc.payload, b, err, tc.want)
+		}
+		if strings.Contains(tc.want, "ok") {
+			if _, b, err := c.ReadMessage(); err != nil || !strings.Contains(string(b), `"role":"guest"`) {
+				t.Fatalf("presence_state: %s %v", b, err)
+			}
+		}
+	}
+	if n := h.Stats().Refusals[RefusedJoinToken]; n != 4 {
+		t.Fatalf("%d join_token refusals, want 4 (the condition's refusal is not one)", n)
+	}
+}

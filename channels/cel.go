@@ -79,6 +79,10 @@ const (
 	// headers and auth_token, and yields a string, or null when the
 	// connect carries no token.
 	ExprToken
+	// ExprJoinToken finds the join token of a channel's jwt gate. It sees
+	// topic, subtopic, params (the join payload), assigns and claims, and
+	// yields a string, or null when the join carries no token.
+	ExprJoinToken
 
 	exprKindCount
 )
@@ -106,6 +110,8 @@ func (k ExprKind) String() string {
 		return "set"
 	case ExprToken:
 		return "token"
+	case ExprJoinToken:
+		return "join token"
 	}
 	return fmt.Sprintf("ExprKind(%d)", int(k))
 }
@@ -169,6 +175,7 @@ var exprVariables = [exprKindCount][]string{
 	ExprDrop:         {"payload", "event", "topic", "assigns", "claims", "now"},
 	ExprSet:          {"payload", "event", "topic", "assigns", "claims", "now"},
 	ExprToken:        {"params", "headers", "auth_token"},
+	ExprJoinToken:    {"topic", "subtopic", "params", "assigns", "claims"},
 }
 
 // variableTypes are the CEL types of all variables.
@@ -264,7 +271,7 @@ func checkOutputType(kind ExprKind, t *cel.Type) error {
 		if k != types.StringKind {
 			return fmt.Errorf("result type is %s, want string", t)
 		}
-	case ExprID, ExprToken:
+	case ExprID, ExprToken, ExprJoinToken:
 		if k != types.StringKind && k != types.NullTypeKind {
 			return fmt.Errorf("result type is %s, want string or null", t)
 		}

@@ -61,7 +61,7 @@ func (s *Socket) trackPresence(cfg *Config, rule *ChannelRule, sub *subscription
 	var vars *Vars
 	exprVars := func() *Vars {
 		if vars == nil {
-			vars = &Vars{Assigns: acc.assigns, Claims: s.claims, Topic: m.Topic, Subtopic: acc.subtopic, Params: payloadParams(m.Payload), Now: time.Now()}
+			vars = &Vars{Assigns: acc.assigns, Claims: s.claims, JoinClaims: acc.joinClaims, Topic: m.Topic, Subtopic: acc.subtopic, Params: payloadParams(m.Payload), Now: time.Now()}
 		}
 		return vars
 	}

@@ -25,6 +25,9 @@ const (
 	// RefusedFlood: a socket closed (1008) for pushing or joining at
 	// several times its limit.
 	RefusedFlood
+	// RefusedJoinToken: a join whose join token (join jwt) was missing or
+	// not accepted.
+	RefusedJoinToken
 
 	// NumRefusals is the number of Refusal kinds.
 	NumRefusals
@@ -47,6 +50,8 @@ func (r Refusal) String() string {
 		return "message_rate"
 	case RefusedJoinRate:
 		return "join_rate"
+	case RefusedJoinToken:
+		return "join_token"
 	case RefusedEventRate:
 		return "event_rate"
 	case RefusedFlood:

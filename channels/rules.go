@@ -17,9 +17,11 @@ const ReasonUnauthorized = "unauthorized"
 // of a channel.
 type GateSpec struct {
 	// Action is what the gate does: "allow" lets everyone through, "deny"
-	// refuses everyone, and "if" lets through those for whom the CEL
-	// expression in expr is true. When empty it is "if" if expr is set and
-	// "allow" otherwise.
+	// refuses everyone, "if" lets through those for whom the CEL
+	// expression in expr is true, and "jwt" (a channel's join only) those
+	// whose join token verifies (and, when expr is set, for whom it is
+	// true too). When empty it is "if" if expr is set and "allow"
+	// otherwise.
 	Action string `json:"action,omitempty"`
 	// Reason is the reason sent to clients a "deny" gate refuses; the default
 	// is "unauthorized". Only valid with the "deny" action.
@@ -33,6 +35,10 @@ type GateSpec struct {
 	// response is {}. Only valid on a channel's join gate, with the "allow"
 	// or "if" action.
 	Reply string `json:"reply,omitempty"`
+	// Token is, with the "jwt" action, the CEL expression (over topic,
+	// subtopic, params (the join payload), assigns and claims) whose string
+	// value is the join token; default "params.token".
+	Token string `json:"token,omitempty"`
 	// Upstream is the URL of the app's webhook that decides, with the
 	// "upstream" action (see docs/webhooks.md). Required with, and only
 	// valid with, that action.
@@ -168,6 +174,11 @@ const (
 	GateIf
 	// GateUpstream asks the app's webhook.
 	GateUpstream
+	// GateJWT lets through joins carrying a valid join token (a channel's
+	// join gate only): verified with the connect auth's keys, bound to the
+	// topic by its "channel" claim, its claims are join_claims. An
+	// optional condition must hold too.
+	GateJWT
 )
 
 // String returns the action's configuration name.
@@ -181,11 +192,14 @@ func (a GateAction) String() string {
 		return "if"
 	case GateUpstream:
 		return "upstream"
+	case GateJWT:
+		return "jwt"
 	}
 	return fmt.Sprintf("GateAction(%d)", int(a))
 }
 
-// ParseGateAction parses a gate action name: allow, deny, if or upstream.
+// ParseGateAction parses a gate action name: allow, deny, if, upstream or
+// jwt.
 func ParseGateAction(s string) (GateAction, error) {
 	switch s {
 	case "allow":
@@ -196,8 +210,10 @@ func ParseGateAction(s string) (GateAction, error) {
 		return GateIf, nil
 	case "upstream":
 		return GateUpstream, nil
+	case "jwt":
+		return GateJWT, nil
 	}
-	return 0, fmt.Errorf("unknown action %q (want allow, deny, if or upstream)", s)
+	return 0, fmt.Errorf("unknown action %q (want allow, deny, if, upstream or jwt)", s)
 }
 
 // Gate is a compiled connect or join check. The zero Gate denies with reason
@@ -208,8 +224,11 @@ type Gate struct {
 	// Reason is the refusal reason of a deny gate; empty means
 	// "unauthorized".
 	Reason string
-	// Cond is the condition of an if gate.
+	// Cond is the condition of an if gate, or the extra condition of a
+	// jwt gate (nil: none).
 	Cond *Expr
+	// Token finds the join token of a jwt gate.
+	Token *Expr
 	// Reply computes the response of a successful join; nil means an empty
 	// {} response.
 	Reply *Expr
@@ -224,7 +243,8 @@ type Gate struct {
 // refuses with its reason. An if gate lets through when its condition is
 // true; when it is false, or its evaluation fails, it refuses with reason
 // "unauthorized" and, for a failure, also returns the error so the caller
-// can log it.
+// can log it. A jwt gate, whose token the caller has verified (v carries
+// its claims), lets through when its optional condition holds.
 func (g *Gate) Decide(v *Vars) (ok bool, reason string, err error) {
 	switch g.Action {
 	case GateAllow:
@@ -234,6 +254,11 @@ func (g *Gate) Decide(v *Vars) (ok bool, reason string, err error) {
 			return false, g.Reason, nil
 		}
 		return false, ReasonUnauthorized, nil
+	case GateJWT: // the token was verified by the caller; the condition is optional
+		if g.Cond == nil {
+			return true, "", nil
+		}
+		fallthrough
 	case GateIf:
 		if g.Cond == nil {
 			return false, ReasonUnauthorized, errors.New("if gate without condition")
@@ -260,6 +285,13 @@ func (g *Gate) String() string {
 	case GateIf:
 		if g.Cond != nil {
 			fmt.Fprintf(&b, " %q", g.Cond.String())
+		}
+	case GateJWT:
+		if g.Token != nil {
+			fmt.Fprintf(&b, " token %q", g.Token.String())
+		}
+		if g.Cond != nil {
+			fmt.Fprintf(&b, " if %q", g.Cond.String())
 		}
 	case GateUpstream:
 		fmt.Fprintf(&b, " %s", g.Upstream)
@@ -293,7 +325,8 @@ func compileGate(spec *GateSpec, condKind ExprKind, allowReply bool) (Gate, erro
 		}
 		g.Reason = spec.Reason
 	}
-	if action == GateIf {
+	switch {
+	case action == GateIf:
 		if strings.TrimSpace(spec.Expr) == "" {
 			return Gate{}, errors.New("action if needs an expression")
 		}
@@ -302,8 +335,31 @@ func compileGate(spec *GateSpec, condKind ExprKind, allowReply bool) (Gate, erro
 			return Gate{}, err
 		}
 		g.Cond = cond
-	} else if spec.Expr != "" {
-		return Gate{}, fmt.Errorf("an expression is only valid with action if, not %s", action)
+	case action == GateJWT:
+		if condKind != ExprJoin {
+			return Gate{}, errors.New("action jwt is only valid on a channel's join (the connect token is auth jwt)")
+		}
+		if spec.Expr != "" {
+			cond, err := CompileExpr(condKind, spec.Expr)
+			if err != nil {
+				return Gate{}, err
+			}
+			g.Cond = cond
+		}
+		src := spec.Token
+		if src == "" {
+			src = DefaultJoinToken
+		}
+		tok, err := CompileExpr(ExprJoinToken, src)
+		if err != nil {
+			return Gate{}, fmt.Errorf("token: %w", err)
+		}
+		g.Token = tok
+	case spec.Expr != "":
+		return Gate{}, fmt.Errorf("an expression is only valid with action if or jwt, not %s", action)
+	}
+	if spec.Token != "" && action != GateJWT {
+		return Gate{}, fmt.Errorf("token is only valid with action jwt, not %s", action)
 	}
 	if action == GateUpstream {
 		if err := ValidateUpstreamURL(spec.Upstream); err != nil {

@@ -216,13 +216,13 @@ func TestCompileRulesErrors(t *testing.T) {
 		{"control event", ch("room:*", nil, HandleInSpec{Event: "phx_join", Action: "reply"}),
 			`channel "room:*": handle_in #1: event "phx_join" is a control event and cannot be handled`},
 		{"unknown gate action", ch("room:*", &GateSpec{Action: "maybe"}),
-			`channel "room:*": join: unknown action "maybe" (want allow, deny, if or upstream)`},
+			`channel "room:*": join: unknown action "maybe" (want allow, deny, if, upstream or jwt)`},
 		{"if without expr", RulesSpec{Connect: &GateSpec{Action: "if"}},
 			`connect: action if needs an expression`},
 		{"join if without expr", ch("room:*", &GateSpec{Action: "if", Expr: "  "}),
 			`channel "room:*": join: action if needs an expression`},
 		{"expr on allow", ch("room:*", &GateSpec{Action: "allow", Expr: "true"}),
-			`channel "room:*": join: an expression is only valid with action if, not allow`},
+			`channel "room:*": join: an expression is only valid with action if or jwt, not allow`},
 		{"reason on allow", ch("room:*", &GateSpec{Action: "allow", Reason: "x"}),
 			`channel "room:*": join: reason is only valid with action deny, not allow`},
 		{"reason on if", ch("room:*", &GateSpec{Expr: "true", Reason: "x"}),
@@ -358,7 +358,7 @@ func TestConnectDefaultsToAllow(t *testing.T) {
 }
 
 func TestParseActions(t *testing.T) {
-	for _, a := range []GateAction{GateAllow, GateDeny, GateIf, GateUpstream} {
+	for _, a := range []GateAction{GateAllow, GateDeny, GateIf, GateUpstream, GateJWT} {
 		got, err := ParseGateAction(a.String())
 		if err != nil || got != a {
 			t.Errorf("ParseGateAction(%q) = %v, %v", a, got, err)
@@ -370,7 +370,7 @@ func TestParseActions(t *testing.T) {
 			t.Errorf("ParseHandleInAction(%q) = %v, %v", a, got, err)
 		}
 	}
-	if _, err := ParseGateAction("Allow"); err == nil || err.Error() != `unknown action "Allow" (want allow, deny, if or upstream)` {
+	if _, err := ParseGateAction("Allow"); err == nil || err.Error() != `unknown action "Allow" (want allow, deny, if, upstream or jwt)` {
 		t.Errorf("ParseGateAction(Allow) error = %v", err)
 	}
 	if _, err := ParseHandleInAction("push"); err == nil || err.Error() != `unknown action "push" (want broadcast, broadcast_from, reply, noreply or upstream)` {

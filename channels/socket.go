@@ -187,8 +187,16 @@ func (s *Socket) join(m *Message) {
 	}
 
 	vars := &Vars{Assigns: s.assigns, Claims: s.claims, Topic: m.Topic, Subtopic: subtopic, Now: time.Now()}
-	if rule.Join.Cond != nil || rule.Join.Reply != nil {
+	if rule.Join.Cond != nil || rule.Join.Reply != nil || rule.Join.Token != nil {
 		vars.Params = payloadParams(m.Payload) // only expressions read the join payload
+	}
+	if rule.Join.Action == GateJWT {
+		claims, ok := s.verifyJoinToken(cfg, &rule.Join, vars)
+		if !ok {
+			s.replyError(m.JoinRef, m.Ref, m.Topic, ReasonUnauthorized)
+			return
+		}
+		vars.JoinClaims = claims
 	}
 	allowed, reason, err := rule.Join.Decide(vars)
 	if err != nil {
@@ -212,7 +220,7 @@ func (s *Socket) join(m *Message) {
 		}
 		response = JSONPayload(raw)
 	}
-	s.subscribeJoin(cfg, rule, m, joinAccepted{response: response, assigns: maps.Clone(s.assigns), subtopic: subtopic})
+	s.subscribeJoin(cfg, rule, m, joinAccepted{response: response, assigns: maps.Clone(s.assigns), subtopic: subtopic, joinClaims: vars.JoinClaims})
 }
 
 // joinAccepted is what an accepted join decided.
@@ -221,6 +229,8 @@ type joinAccepted struct {
 	assigns  map[string]any    // the channel's assigns
 	presence *webhook.Presence // a join webhook's presence override, or nil
 	subtopic string
+
+	joinClaims map[string]any // the verified join token's claims (join jwt), or nil
 }
 
 // subscribeJoin completes an accepted join. Without history, the ok reply
