@@ -31,7 +31,8 @@ type JWT struct {
 	// them may verify a token, so a secret can be rotated.
 	Keys []string `json:"keys,omitempty"`
 	// PublicKeys are PEM files of RSA, ECDSA or Ed25519 public keys (or
-	// certificates) for RS*, PS*, ES* and EdDSA tokens.
+	// certificates) for RS*, PS*, ES* and EdDSA tokens; placeholders in
+	// the paths are replaced.
 	PublicKeys []string `json:"public_keys,omitempty"`
 	// JWKSURL is a JSON Web Key Set endpoint, fetched at start, refreshed
 	// every JWKSRefresh and, at most every 30s, when a token names an
@@ -147,14 +148,16 @@ func (a *Auth) config(ctx context.Context, repl *caddy.Replacer, logger *zap.Log
 	}
 	j := a.JWT
 	jc := jwtauth.Config{
-		PublicKeyFiles: j.PublicKeys,
-		JWKSURL:        repl.ReplaceKnown(j.JWKSURL, ""),
-		JWKSRefresh:    timeDuration(j.JWKSRefresh),
-		Issuer:         repl.ReplaceKnown(j.Issuer, ""),
-		Audience:       repl.ReplaceKnown(j.Audience, ""),
-		Algorithms:     j.Algorithms,
-		Leeway:         timeDuration(j.Leeway),
-		Logger:         logger,
+		JWKSURL:     repl.ReplaceKnown(j.JWKSURL, ""),
+		JWKSRefresh: timeDuration(j.JWKSRefresh),
+		Issuer:      repl.ReplaceKnown(j.Issuer, ""),
+		Audience:    repl.ReplaceKnown(j.Audience, ""),
+		Algorithms:  j.Algorithms,
+		Leeway:      timeDuration(j.Leeway),
+		Logger:      logger,
+	}
+	for _, f := range j.PublicKeys {
+		jc.PublicKeyFiles = append(jc.PublicKeyFiles, repl.ReplaceKnown(f, ""))
 	}
 	for i, k := range j.Keys {
 		secret := repl.ReplaceKnown(k, "")

@@ -2,7 +2,8 @@
 // answers every handle_in webhook with an ok reply that echoes the pushed
 // payload, as cheaply as a real app could ({"reply":{"response":…}}).
 // BENCHMARKS.md compares the server's CPU per reply through it with the
-// declarative reply rule. It also answers Centrifugo's RPC proxy on
+// declarative reply rule. /connect accepts connect calls (the connect
+// webhook figure of the churn benchmark). It also answers Centrifugo's RPC proxy on
 // /centrifugo/rpc ({"result":{"data":…}}), so Centrifugo's echo goes through
 // the same kind of local backend.
 //
@@ -22,6 +23,7 @@ func main() {
 	flag.Parse()
 	mux := http.NewServeMux()
 	mux.HandleFunc("/centrifugo/rpc", centrifugoRPC)
+	mux.HandleFunc("/connect", connect)
 	mux.HandleFunc("/", echo)
 	log.Fatal(http.ListenAndServe(*listen, mux))
 }
@@ -48,6 +50,16 @@ func centrifugoRPC(w http.ResponseWriter, r *http.Request) {
 	w.Write([]byte(`{"result":{"data":`))
 	w.Write(call.Data)
 	w.Write([]byte("}}"))
+}
+
+// connect accepts a connect call, naming the socket as an app would.
+func connect(w http.ResponseWriter, r *http.Request) {
+	if _, err := io.Copy(io.Discard, io.LimitReader(r.Body, 1<<20)); err != nil {
+		http.Error(w, err.Error(), http.StatusBadRequest)
+		return
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.Write([]byte(`{"status":"ok","id":"user_socket:bench"}`))
 }
 
 // echo answers a handle_in call with its payload as the reply's response.
