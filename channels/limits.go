@@ -108,7 +108,7 @@ const DefaultMaxAddresses = 100_000
 // behind a balancer spreading one client over k nodes it may do k times
 // as much, and per-address caps count the addresses each node sees.
 type LimitsConfig struct {
-	// Messages limits every push of one socket (joins, leaves and
+	// Messages limits every push of one socket, handled or not (joins, leaves and
 	// heartbeats aside). Over it, the push gets an error reply
 	// {"reason":"rate limited"}.
 	Messages Rate
@@ -162,7 +162,7 @@ var errLimited = errors.New("rate limited")
 // that are off are never touched.
 type socketLimits struct {
 	messages, joins, flood bucket
-	events                 map[*HandleInRule]*bucket // per-event limits of handle_in rules
+	events                 map[string]*bucket // per-event limits, by the handle_in rule's event
 }
 
 // refused counts a push or join refused under r and reports whether the
@@ -180,38 +180,53 @@ func (s *Socket) refused(cfg *Config, kind Refusal, r Rate, now time.Time) (floo
 	return true
 }
 
-// allowPush applies the message limit and the event limit of entry (nil
-// when the event has no rule) to a push. false means the push was
-// answered (an error reply, or the socket is closing).
-func (s *Socket) allowPush(cfg *Config, sub *subscription, entry *HandleInRule, m *Message) bool {
-	lim := &cfg.Limits
-	if !lim.Messages.On() && (entry == nil || !entry.Limit.On()) {
+// allowMessage applies the message limit to a push, whether or not its
+// topic is joined (sub nil) or its event handled. false means the push
+// was answered (an error reply, or the socket is closing).
+func (s *Socket) allowMessage(cfg *Config, sub *subscription, m *Message) bool {
+	r := cfg.Limits.Messages
+	if !r.On() {
 		return true
 	}
 	now := time.Now()
-	if r := lim.Messages; r.On() && !s.limits.messages.allow(r, now) {
-		if !s.refused(cfg, RefusedMessageRate, r, now) {
-			s.replyError(sub.joinRef, m.Ref, m.Topic, reasonRateLimited)
-		}
-		return false
+	if s.limits.messages.allow(r, now) {
+		return true
 	}
-	if entry != nil && entry.Limit.On() {
-		b := s.limits.events[entry]
-		if b == nil {
-			if s.limits.events == nil {
-				s.limits.events = make(map[*HandleInRule]*bucket)
-			}
-			b = &bucket{}
-			s.limits.events[entry] = b
+	if !s.refused(cfg, RefusedMessageRate, r, now) {
+		joinRef := m.JoinRef
+		if sub != nil {
+			joinRef = sub.joinRef
 		}
-		if !b.allow(entry.Limit, now) {
-			if !s.refused(cfg, RefusedEventRate, entry.Limit, now) {
-				s.replyError(sub.joinRef, m.Ref, m.Topic, reasonRateLimited)
-			}
-			return false
-		}
+		s.replyError(joinRef, m.Ref, m.Topic, reasonRateLimited)
 	}
-	return true
+	return false
+}
+
+// allowEvent applies the event limit of entry, a handle_in rule, to a push
+// on sub. false means the push was answered.
+func (s *Socket) allowEvent(cfg *Config, sub *subscription, entry *HandleInRule, m *Message) bool {
+	if !entry.Limit.On() {
+		return true
+	}
+	// One bucket per rule, keyed by the rule's event ("*" for the catch-all:
+	// bounded by the rules, not by the event names a client makes up), so
+	// that it survives a config reload.
+	b := s.limits.events[entry.Event]
+	if b == nil {
+		if s.limits.events == nil {
+			s.limits.events = make(map[string]*bucket)
+		}
+		b = &bucket{}
+		s.limits.events[entry.Event] = b
+	}
+	now := time.Now()
+	if b.allow(entry.Limit, now) {
+		return true
+	}
+	if !s.refused(cfg, RefusedEventRate, entry.Limit, now) {
+		s.replyError(sub.joinRef, m.Ref, m.Topic, reasonRateLimited)
+	}
+	return false
 }
 
 // allowJoin applies the join limit. false means the join was answered.

@@ -341,3 +341,24 @@ func TestConnectRateLimit(t *testing.T) {
 		t.Fatalf("%d connect_rate refusals, want 1", n)
 	}
 }
+
+// Pushes that are answered with an error (an unhandled event, a topic not
+// joined) count against the message limit too: a client cannot flood the
+// server with error replies.
+func TestMessageLimitCountsRefusedPushes(t *testing.T) {
+	_, base := limitsHub(t, LimitsConfig{Messages: Rate{N: 2, Per: time.Hour}})
+	c := wsDial(t, base+"/?vsn=2.0.0")
+	wsJoin(t, c, "room:1")
+	for i, tc := range []struct{ frame, want string }{
+		{`["1","2","room:1","nope",{}]`, `"unhandled event"`},
+		{`[null,"3","room:9","msg",{}]`, `"unmatched topic"`},
+		{`["1","4","room:1","nope",{}]`, `"rate limited"`},
+		{`[null,"5","room:9","msg",{}]`, `"rate limited"`},
+	} {
+		c.WriteMessage(websocket.TextMessage, []byte(tc.frame))
+		c.SetReadDeadline(time.Now().Add(5 * time.Second))
+		if _, b, err := c.ReadMessage(); err != nil || !strings.Contains(string(b), tc.want) {
+			t.Fatalf("push %d: %s %v, want %s", i, b, err, tc.want)
+		}
+	}
+}

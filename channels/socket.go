@@ -295,7 +295,11 @@ func (s *Socket) leave(m *Message) {
 
 // push handles an application event sent to a joined channel (handle_in).
 func (s *Socket) push(m *Message) {
+	cfg := s.hub.Config()
 	sub := s.channels.get(m.Topic)
+	if !s.allowMessage(cfg, sub, m) { // before anything is answered: unhandled events count too
+		return
+	}
 	if sub == nil {
 		s.replyError(nil, m.Ref, m.Topic, "unmatched topic")
 		return
@@ -303,7 +307,6 @@ func (s *Socket) push(m *Message) {
 	if s.stale(sub, m) {
 		return
 	}
-	cfg := s.hub.Config()
 	rule, _, ok := cfg.Rules.Route(m.Topic)
 	var entry *HandleInRule
 	if ok {
@@ -316,7 +319,7 @@ func (s *Socket) push(m *Message) {
 		s.replyError(sub.joinRef, m.Ref, m.Topic, "unhandled event")
 		return
 	}
-	if !s.allowPush(cfg, sub, entry, m) {
+	if !s.allowEvent(cfg, sub, entry, m) {
 		return
 	}
 	switch action := entry.Action; action {
