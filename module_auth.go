@@ -170,6 +170,7 @@ func (a *Auth) config(ctx context.Context, repl *caddy.Replacer, logger *zap.Log
 		return cfg, none, errors.New("jwt: jwks_refresh and leeway must not be negative")
 	}
 	cfg.KeepPastExpiry = j.KeepPastExpiry
+	cfg.Leeway = timeDuration(j.Leeway)
 	if j.Token != "" {
 		if cfg.Token, err = channels.CompileExpr(channels.ExprToken, j.Token); err != nil {
 			return cfg, none, fmt.Errorf("jwt: token: %w", err)

@@ -37,6 +37,11 @@ type AuthConfig struct {
 	// Timeout bounds one verification (a key set fetch included).
 	// Default 5s.
 	Timeout time.Duration
+	// Leeway is the verifier's clock skew on exp: a socket is closed at
+	// exp + Leeway, when the verifier would refuse its token, so that a
+	// token accepted within the leeway does not make a socket that closes
+	// at once and reconnects with the same token.
+	Leeway time.Duration
 }
 
 // DefaultAuthTimeout bounds one token verification.
@@ -76,8 +81,8 @@ func (h *Hub) authenticate(cfg *Config, s *Socket, r *http.Request) error {
 		return httpErrorf(http.StatusForbidden, "token not accepted: %w", err)
 	}
 	s.claims = claims
-	if !a.KeepPastExpiry {
-		s.tokenExp = exp
+	if !a.KeepPastExpiry && !exp.IsZero() {
+		s.tokenExp = exp.Add(a.Leeway)
 	}
 	return nil
 }

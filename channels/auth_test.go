@@ -210,3 +210,25 @@ func TestJoinToken(t *testing.T) {
 		t.Fatalf("%d join_token refusals, want 4 (the condition's refusal is not one)", n)
 	}
 }
+
+// A token accepted within the verifier's leeway (exp just passed) gives a
+// socket that lives until exp + leeway, not one that closes at once.
+func TestTokenExpiryHonoursLeeway(t *testing.T) {
+	exp := time.Now().Add(-200 * time.Millisecond)
+	const leeway = 3 * time.Second // room for a loaded machine to dial and heartbeat before exp + leeway
+	v := &tableVerifier{tokens: map[string]tableToken{"late": {claims: map[string]any{"sub": "a"}, exp: exp}}}
+	_, base := authHub(t, AuthConfig{Verifier: v, Leeway: leeway}, RulesSpec{})
+	_, c := dialStatus(t, base+"/?vsn=2.0.0&token=late", nil)
+	if c == nil {
+		t.Fatal("refused")
+	}
+	c.WriteMessage(websocket.TextMessage, []byte(`[null,"1","phoenix","heartbeat",{}]`))
+	c.SetReadDeadline(time.Now().Add(5 * time.Second))
+	if _, b, err := c.ReadMessage(); err != nil || !strings.Contains(string(b), "phx_reply") {
+		t.Fatalf("socket closed before exp + leeway: %s %v", b, err)
+	}
+	_, code := readUntilClose(t, c)
+	if code != CloseTokenExpired || time.Now().Before(exp.Add(leeway)) {
+		t.Fatalf("close %d at %v after exp, want %d at exp + leeway or later", code, time.Since(exp), CloseTokenExpired)
+	}
+}
