@@ -158,18 +158,27 @@ const reasonRateLimited = "rate limited"
 // limit (429).
 var errLimited = errors.New("rate limited")
 
-// socketLimits is a socket's buckets; read loop only. Buckets of limits
-// that are off are never touched.
+// socketLimits is a socket's buckets; read loop only. A socket gets them
+// the first time a limit applies to it (see buckets): one without limits
+// carries a nil pointer.
 type socketLimits struct {
 	messages, joins, flood bucket
 	events                 map[string]*bucket // per-event limits, by the handle_in rule's event
+}
+
+// buckets returns the socket's buckets, made on first use.
+func (s *Socket) buckets() *socketLimits {
+	if s.limits == nil {
+		s.limits = new(socketLimits)
+	}
+	return s.limits
 }
 
 // refused counts a push or join refused under r and reports whether the
 // socket floods: its refusals went over the flood rate.
 func (s *Socket) refused(cfg *Config, kind Refusal, r Rate, now time.Time) (flood bool) {
 	s.hub.stats.refusals[kind].Add(1)
-	if s.limits.flood.allow(cfg.Limits.flood(r), now) {
+	if s.buckets().flood.allow(cfg.Limits.flood(r), now) {
 		return false
 	}
 	s.hub.stats.refusals[RefusedFlood].Add(1)
@@ -189,7 +198,7 @@ func (s *Socket) allowMessage(cfg *Config, sub *subscription, m *Message) bool {
 		return true
 	}
 	now := time.Now()
-	if s.limits.messages.allow(r, now) {
+	if s.buckets().messages.allow(r, now) {
 		return true
 	}
 	if !s.refused(cfg, RefusedMessageRate, r, now) {
@@ -211,13 +220,14 @@ func (s *Socket) allowEvent(cfg *Config, sub *subscription, entry *HandleInRule,
 	// One bucket per rule, keyed by the rule's event ("*" for the catch-all:
 	// bounded by the rules, not by the event names a client makes up), so
 	// that it survives a config reload.
-	b := s.limits.events[entry.Event]
+	l := s.buckets()
+	b := l.events[entry.Event]
 	if b == nil {
-		if s.limits.events == nil {
-			s.limits.events = make(map[string]*bucket)
+		if l.events == nil {
+			l.events = make(map[string]*bucket)
 		}
 		b = &bucket{}
-		s.limits.events[entry.Event] = b
+		l.events[entry.Event] = b
 	}
 	now := time.Now()
 	if b.allow(entry.Limit, now) {
@@ -236,7 +246,7 @@ func (s *Socket) allowJoin(cfg *Config, m *Message) bool {
 		return true
 	}
 	now := time.Now()
-	if s.limits.joins.allow(r, now) {
+	if s.buckets().joins.allow(r, now) {
 		return true
 	}
 	if !s.refused(cfg, RefusedJoinRate, r, now) {

@@ -34,7 +34,7 @@ type Socket struct {
 	claims     map[string]any // the verified connect token's claims, or nil
 	tokenExp   time.Time      // when the connect token expires; zero: never (or expire off)
 	expiry     *time.Timer    // closes the socket at tokenExp; guarded by hub.mu
-	limits     socketLimits   // message, join and event rate limits; read loop only
+	limits     *socketLimits  // message, join and event rate limits, nil until one applies; read loop only
 	ipCounted  bool           // counted in hub.perIP; guarded by hub.mu
 	anonKey    string         // presence key of an anonymous socket; read loop only
 
