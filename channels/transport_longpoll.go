@@ -248,7 +248,11 @@ func (h *Hub) lpOpen(cfg *Config, w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	h.subscribeID(s)
+	// Under ss.mu: the timer may fire before AfterFunc returns, and
+	// checkExpiry reads ss.expiry under the same lock.
+	ss.mu.Lock()
 	ss.expiry = time.AfterFunc(lp.Window*3/2, ss.checkExpiry)
+	ss.mu.Unlock()
 	h.open(s, ss)
 	h.stats.longpollConnects.Add(1)
 	h.stats.longpollLive.Add(1)

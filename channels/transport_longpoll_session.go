@@ -191,6 +191,7 @@ func (ss *lpSession) checkExpiry() {
 	ss.mu.Lock()
 	idle := ss.active == 0 && time.Since(ss.lastSeen) > ss.window*3/2
 	closing := ss.closing
+	expiry := ss.expiry // set under ss.mu by lpOpen, possibly after this timer fired
 	ss.mu.Unlock()
 	switch {
 	case closing:
@@ -207,9 +208,9 @@ func (ss *lpSession) checkExpiry() {
 		// Nobody polls: what is buffered goes nowhere.
 		ss.sock.endReason.CompareAndSwap(nil, LeaveReasonTimeout)
 		ss.Abort()
-		ss.expiry.Reset(ss.window * 3 / 2)
+		expiry.Reset(ss.window * 3 / 2)
 	default:
-		ss.expiry.Reset(ss.window * 3 / 2)
+		expiry.Reset(ss.window * 3 / 2)
 	}
 }
 
@@ -217,7 +218,10 @@ func (ss *lpSession) checkExpiry() {
 // the hub's table, and stops its expiry timer.
 func (ss *lpSession) release() {
 	if ss.ended.Load() && ss.gone() {
-		ss.expiry.Stop()
+		ss.mu.Lock()
+		expiry := ss.expiry
+		ss.mu.Unlock()
+		expiry.Stop()
 		ss.onEnd(ss)
 	}
 }

@@ -518,3 +518,16 @@ func TestDrainEndsLongPollSessions(t *testing.T) {
 	}
 	waitFor(t, "the session table to empty", func() bool { return h.lp.count() == 0 })
 }
+
+// A session that is opened and never polled again expires on its own
+// timer goroutine; the timer is set under the session's lock, so its first
+// firing (which may come before AfterFunc returns) reads it safely. Under
+// -race this failed while the timer was assigned outside the lock (seen in
+// TestChaosRedis on a loaded machine).
+func TestLongPollExpiryOfANeverPolledSession(t *testing.T) {
+	h, base := lpHub(t, Config{LongPoll: LongPollConfig{Window: 20 * time.Millisecond}})
+	for range 20 {
+		lpOpenSession(t, base, "vsn=2.0.0")
+	}
+	waitFor(t, "every session to expire", func() bool { return h.Sockets() == 0 && h.lp.count() == 0 })
+}
