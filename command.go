@@ -23,15 +23,17 @@ import (
 func init() {
 	caddycmd.RegisterCommand(caddycmd.Command{
 		Name:  "channels",
-		Usage: "publish --topic <topic> --event <event> [--payload <json>] [--url <socket url>] [--key <api key>]",
+		Usage: "gen|publish [flags]",
 		Short: "Operate a caddy-channels gateway from the shell",
 		Long: `
 Commands for a caddy-channels gateway.
 
+  caddy channels gen       generate a webhook handler and a phoenix.js client for a channel
   caddy channels publish   publish an event to a topic through POST {path}/api/broadcast
 `,
 		CobraFunc: func(cmd *cobra.Command) {
 			cmd.AddCommand(publishCommand())
+			cmd.AddCommand(genCommand())
 		},
 	})
 }
