@@ -35,7 +35,8 @@ type LeaveEvent struct {
 	User string
 	// Topic is the topic the socket left.
 	Topic string
-	// Reason is leave, closed, timeout, duplicate_join, shutdown or disconnect.
+	// Reason is leave, closed, timeout, duplicate_join, shutdown, disconnect,
+	// token_expired or flood (docs/webhooks.md); treat others as closed.
 	Reason string
 }
 
