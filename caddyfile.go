@@ -1,7 +1,6 @@
 package caddychannels
 
 import (
-	"strconv"
 	"strings"
 	"time"
 
@@ -535,8 +534,8 @@ func intArg(d *caddyfile.Dispenser, dst *int) error {
 	if err := oneArg(d, &s); err != nil {
 		return err
 	}
-	v, err := strconv.Atoi(s)
-	if err != nil || v <= 0 {
+	v, err := positiveInt(s)
+	if err != nil {
 		return d.Errf("%s: invalid positive number %q", name, s)
 	}
 	*dst = v

@@ -53,6 +53,21 @@ var errNoToken = errors.New("no token")
 // on reports whether connects are authenticated.
 func (a *AuthConfig) on() bool { return a.Verifier != nil }
 
+// verify checks token with the verifier within Timeout (a connect token,
+// or a channel's join token).
+func (a *AuthConfig) verify(ctx context.Context, token string) (map[string]any, time.Time, error) {
+	if a.Verifier == nil {
+		return nil, time.Time{}, errors.New("no auth jwt is configured to verify it")
+	}
+	timeout := a.Timeout
+	if timeout <= 0 {
+		timeout = DefaultAuthTimeout
+	}
+	ctx, cancel := context.WithTimeout(ctx, timeout)
+	defer cancel()
+	return a.Verifier.Verify(ctx, token)
+}
+
 // authenticate verifies the connect token of s, whose connect params,
 // headers and auth token are set, and keeps its claims and expiry on s.
 // A missing, invalid or expired token refuses the connect with 403,
@@ -66,13 +81,7 @@ func (h *Hub) authenticate(cfg *Config, s *Socket, r *http.Request) error {
 	var claims map[string]any
 	var exp time.Time
 	if err == nil {
-		timeout := a.Timeout
-		if timeout <= 0 {
-			timeout = DefaultAuthTimeout
-		}
-		ctx, cancel := context.WithTimeout(r.Context(), timeout)
-		claims, exp, err = a.Verifier.Verify(ctx, token)
-		cancel()
+		claims, exp, err = a.verify(r.Context(), token)
 	}
 	if err != nil {
 		h.stats.refusals[RefusedAuth].Add(1)

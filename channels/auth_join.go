@@ -47,17 +47,7 @@ func (s *Socket) joinTokenClaims(cfg *Config, g *Gate, vars *Vars) (map[string]a
 	if token == "" {
 		return nil, errNoToken
 	}
-	verifier := cfg.Auth.Verifier
-	if verifier == nil {
-		return nil, errors.New("join jwt needs auth jwt, which is not configured")
-	}
-	timeout := cfg.Auth.Timeout
-	if timeout <= 0 {
-		timeout = DefaultAuthTimeout
-	}
-	ctx, cancel := context.WithTimeout(context.Background(), timeout)
-	defer cancel()
-	claims, _, err := verifier.Verify(ctx, token) // exp is checked at the join only
+	claims, _, err := cfg.Auth.verify(context.Background(), token) // exp is checked at the join only
 	if err != nil {
 		return nil, err
 	}

@@ -197,15 +197,22 @@ func (s *Socket) allowMessage(cfg *Config, sub *subscription, m *Message) bool {
 	if !r.On() {
 		return true
 	}
+	joinRef := m.JoinRef
+	if sub != nil {
+		joinRef = sub.joinRef
+	}
+	return s.take(cfg, &s.buckets().messages, r, RefusedMessageRate, joinRef, m)
+}
+
+// take takes one token of b under r for m, a push or join. Over the
+// limit it answers m with an error reply on joinRef (unless the socket
+// floods and is closed) and returns false.
+func (s *Socket) take(cfg *Config, b *bucket, r Rate, kind Refusal, joinRef Ref, m *Message) bool {
 	now := time.Now()
-	if s.buckets().messages.allow(r, now) {
+	if b.allow(r, now) {
 		return true
 	}
-	if !s.refused(cfg, RefusedMessageRate, r, now) {
-		joinRef := m.JoinRef
-		if sub != nil {
-			joinRef = sub.joinRef
-		}
+	if !s.refused(cfg, kind, r, now) {
 		s.replyError(joinRef, m.Ref, m.Topic, reasonRateLimited)
 	}
 	return false
@@ -229,14 +236,7 @@ func (s *Socket) allowEvent(cfg *Config, sub *subscription, entry *HandleInRule,
 		b = &bucket{}
 		l.events[entry.Event] = b
 	}
-	now := time.Now()
-	if b.allow(entry.Limit, now) {
-		return true
-	}
-	if !s.refused(cfg, RefusedEventRate, entry.Limit, now) {
-		s.replyError(sub.joinRef, m.Ref, m.Topic, reasonRateLimited)
-	}
-	return false
+	return s.take(cfg, b, entry.Limit, RefusedEventRate, sub.joinRef, m)
 }
 
 // allowJoin applies the join limit. false means the join was answered.
@@ -245,12 +245,5 @@ func (s *Socket) allowJoin(cfg *Config, m *Message) bool {
 	if !r.On() {
 		return true
 	}
-	now := time.Now()
-	if s.buckets().joins.allow(r, now) {
-		return true
-	}
-	if !s.refused(cfg, RefusedJoinRate, r, now) {
-		s.replyError(m.JoinRef, m.Ref, m.Topic, reasonRateLimited)
-	}
-	return false
+	return s.take(cfg, &s.buckets().joins, r, RefusedJoinRate, m.JoinRef, m)
 }

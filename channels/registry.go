@@ -69,9 +69,7 @@ func (h *Hub) open(s *Socket, t Transport) {
 	s.t = t
 	pending := s.pendingClose
 	s.pendingClose = nil
-	if !s.tokenExp.IsZero() {
-		s.watchExpiry()
-	}
+	s.watchExpiry()
 	h.mu.Unlock()
 	h.stats.connects.Add(1)
 	if pending != nil {
