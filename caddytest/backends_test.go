@@ -3,9 +3,6 @@ package integration
 import (
 	"bytes"
 	"context"
-	"crypto/hmac"
-	"crypto/sha256"
-	"encoding/hex"
 	"encoding/json"
 	"fmt"
 	"io"
@@ -23,6 +20,7 @@ import (
 	"time"
 
 	"github.com/caddy-channels/caddy-channels/examples/backend/chat"
+	"github.com/caddy-channels/caddy-channels/webhook"
 )
 
 // backendsStartWait bounds the wait for an app process's ready line.
@@ -168,11 +166,9 @@ func startProcessBackend(t *testing.T, name string, argv ...string) *backendApp 
 	return &backendApp{url: m[1], log: l}
 }
 
-// backendSign signs body at unix time ts with key.
+// backendSign signs body at unix time ts with key, as the gateway does.
 func backendSign(key, body string, ts int64) string {
-	mac := hmac.New(sha256.New, []byte(key))
-	fmt.Fprintf(mac, "%d.%s", ts, body)
-	return fmt.Sprintf("t=%d,v1=%s", ts, hex.EncodeToString(mac.Sum(nil)))
+	return webhook.Sign(key, time.Unix(ts, 0), []byte(body))
 }
 
 // backendAnswer is what an app answered, for comparisons.

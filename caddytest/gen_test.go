@@ -8,12 +8,8 @@ package integration
 import (
 	"bufio"
 	"context"
-	"crypto/hmac"
-	"crypto/sha256"
-	"encoding/hex"
 	"fmt"
 	"io"
-	"net"
 	"net/http"
 	"os"
 	"os/exec"
@@ -48,9 +44,9 @@ func TestGen(t *testing.T) {
 
 func testGenLang(t *testing.T, lang string) {
 	bin := map[string]string{"node": "node", "python": "python3", "go": "go"}[lang]
-	tool := genRequireTool(t, bin)
+	tool := requireTool(t, bin)
 
-	port := genFreePort(t)
+	port := strconv.Itoa(freePort(t))
 	appURL := "http://127.0.0.1:" + port
 	dir := t.TempDir()
 	res, err := gen.Generate(gen.Options{Name: "Room", Lang: lang, Out: dir, AppURL: appURL})
@@ -108,11 +104,11 @@ func testGenLang(t *testing.T, lang string) {
 		what, sig string
 		want      int
 	}{
-		{"valid", genSign(genSecret, now, body), http.StatusOK},
-		{"forged", genSign("not-the-secret", now, body), http.StatusUnauthorized},
-		{"stale", genSign(genSecret, now-6*60, body), http.StatusUnauthorized},
-		{"future", genSign(genSecret, now+6*60, body), http.StatusUnauthorized},
-		{"tampered", genSign(genSecret, now, body+" "), http.StatusUnauthorized},
+		{"valid", backendSign(genSecret, body, now), http.StatusOK},
+		{"forged", backendSign("not-the-secret", body, now), http.StatusUnauthorized},
+		{"stale", backendSign(genSecret, body, now-6*60), http.StatusUnauthorized},
+		{"future", backendSign(genSecret, body, now+6*60), http.StatusUnauthorized},
+		{"tampered", backendSign(genSecret, body+" ", now), http.StatusUnauthorized},
 		{"missing", "", http.StatusUnauthorized},
 		{"garbage", "t=abc,v1=zz", http.StatusUnauthorized},
 	} {
@@ -187,41 +183,6 @@ const channel = joinRoom(socket, "room:js", {
 			t.Errorf("node drive.mjs: output lacks %q:\n%s", want, out)
 		}
 	}
-}
-
-// genRequireTool returns the path of name, skipping the test when it is
-// missing unless CI is set (as requireNode does).
-func genRequireTool(t *testing.T, name string) string {
-	t.Helper()
-	if name == "node" {
-		return requireNode(t)
-	}
-	p, err := exec.LookPath(name)
-	if err != nil {
-		if os.Getenv("CI") == "" {
-			t.Skipf("%s is not on PATH; set CI to make this a failure", name)
-		}
-		t.Fatalf("%s is required when CI is set: %v", name, err)
-	}
-	return p
-}
-
-// genFreePort returns a loopback port that was free a moment ago.
-func genFreePort(t *testing.T) string {
-	t.Helper()
-	ln, err := net.Listen("tcp4", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer ln.Close()
-	return strconv.Itoa(ln.Addr().(*net.TCPAddr).Port)
-}
-
-// genSign is the X-Channels-Signature of body at unix time ts.
-func genSign(secret string, ts int64, body string) string {
-	mac := hmac.New(sha256.New, []byte(secret))
-	fmt.Fprintf(mac, "%d.%s", ts, body)
-	return fmt.Sprintf("t=%d,v1=%s", ts, hex.EncodeToString(mac.Sum(nil)))
 }
 
 // genPost posts body to url with the signature header (none if empty) and
