@@ -47,6 +47,10 @@ func parseCaddyfile(helper httpcaddyfile.Helper) (caddyhttp.MiddlewareHandler, e
 //		max_frame_size  <size>                       # default 1MiB
 //		max_channels    <n>                          # default 100
 //		max_queue_size  <size>                       # default 1MiB
+//		compression [on|off] {                       # permessage-deflate; off by default, on alone
+//			threshold <size>                         # default 512B: smaller messages go plain
+//			level     <n>                            # 1 (default, fastest) to 9 (smallest)
+//		}
 //		pubsub          memory | redis <url> | nats <url> [{ … }]  # default memory
 //		drain {                                      # closing sockets at shutdown or removal
 //			batch    <n>                             # default 10000 sockets per batch
@@ -168,6 +172,8 @@ func (h *Handler) UnmarshalCaddyfile(d *caddyfile.Dispenser) error {
 			h.Drain, err = parseDrain(d)
 		case "longpoll":
 			h.LongPoll, err = parseLongPoll(d)
+		case "compression":
+			h.Compression, err = parseCompression(d)
 		case "pubsub":
 			if !d.NextArg() {
 				return d.ArgErr()

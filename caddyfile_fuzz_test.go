@@ -19,6 +19,10 @@ func FuzzUnmarshalCaddyfile(f *testing.F) {
 		"channels {\n\tauth jwt {\n\t\tkey s3cret\n\t\tpublic_key /k.pem\n\t\talgorithms HS256 ES256\n\t\tleeway 5s\n\t\ttoken \"params.t\"\n\t\texpire off\n\t}\n}",
 		"channels {\n\tlimit messages 20/1s burst 40\n\tlimit joins 5/s\n\tlimit connects 10/1m per ip\n\tlimit flood_factor 4\n\tmax_sockets_per_ip 50\n\tmax_sockets_per_id 5\n}",
 		"channels {\n\tchannel room:* {\n\t\tjoin allow\n\t\thandle_in typing broadcast_from limit 2/1s\n\t}\n}",
+		"channels {\n\tpubsub redis sentinel a:26379 b:26379 {\n\t\tmaster_name m\n\t\tsentinel_password s\n\t\tdb 1\n\t}\n}",
+		"channels {\n\tpubsub redis cluster a:7000 b:7000 {\n\t\tpassword p\n\t\ttls\n\t}\n}",
+		"channels {\n\tpubsub nats nats://a:4222 nats://b:4222 nats://c:4222 {\n\t\treplicas 3\n\t\tname caddy-a\n\t}\n}",
+		"channels {\n\tcompression on {\n\t\tthreshold 1KiB\n\t\tlevel 5\n\t}\n}",
 	} {
 		f.Add(seed)
 	}

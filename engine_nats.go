@@ -23,7 +23,10 @@ type NATSEngine struct {
 	// URLs are the servers, e.g. nats://127.0.0.1:4222; placeholders are
 	// resolved. Default: nats://127.0.0.1:4222.
 	URLs []string `json:"urls,omitempty"`
-	// Name is the connection name shown in the server's monitoring.
+	// Name is the connection name shown in the server's monitoring
+	// (/connz, nats-top); placeholders are resolved. Default
+	// "caddy-channels"; give each node its own, e.g. "caddy-{env.HOSTNAME}",
+	// to tell them apart.
 	Name string `json:"name,omitempty"`
 	// Token, User and Password authenticate; placeholders are resolved.
 	Token    string `json:"token,omitempty"`
@@ -46,7 +49,9 @@ type NATSEngine struct {
 	MaxReconnectWait caddy.Duration `json:"max_reconnect_wait,omitempty"`
 	// Storage is "file" (default) or "memory" for the JetStream streams.
 	Storage string `json:"storage,omitempty"`
-	// Replicas of each stream in a clustered JetStream (1 to 5).
+	// Replicas of the history and presence streams in a clustered
+	// JetStream (1 to 5, at most the number of servers). Default 1; 3 on
+	// a three-server cluster survives the loss of any one server.
 	Replicas int `json:"replicas,omitempty"`
 }
 
@@ -67,7 +72,7 @@ func (e *NATSEngine) options(logger *zap.Logger) natsbroker.Options {
 	}
 	return natsbroker.Options{
 		URLs:             urls,
-		Name:             e.Name,
+		Name:             repl.ReplaceKnown(e.Name, ""),
 		Token:            repl.ReplaceKnown(e.Token, ""),
 		User:             repl.ReplaceKnown(e.User, ""),
 		Password:         repl.ReplaceKnown(e.Password, ""),
@@ -120,7 +125,9 @@ func (e *NATSEngine) UnmarshalCaddyfile(d *caddyfile.Dispenser) error {
 		} else if dst, ok := durations[name]; ok {
 			err = durationArg(d, dst)
 		} else if name == "replicas" {
-			err = intArg(d, &e.Replicas)
+			if err = intArg(d, &e.Replicas); err == nil && (e.Replicas < 1 || e.Replicas > 5) {
+				err = d.Errf("pubsub nats: replicas %d not in 1..5", e.Replicas)
+			}
 		} else {
 			return d.Errf("pubsub nats: unrecognized option %q", name)
 		}

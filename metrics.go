@@ -34,6 +34,8 @@ var (
 	descMessagesIn    = metricDesc("messages_in_total", "Inbound messages handled.")
 	descBroadcasts    = metricDesc("broadcasts_total", "Broadcasts fanned out on this node.")
 	descDeliveries    = metricDesc("deliveries_total", "Broadcast frames queued on sockets of this node.")
+	descDeflateFrames = metricDesc("deflate_frames_total", "Compressed (permessage-deflate) frames built: one per broadcast and serializer, however many sockets it reached.")
+	descDeflateSaved  = metricDesc("deflate_saved_bytes_total", "Bytes the compressed frames built are smaller than their plain frames (saved per delivery of each).")
 	descHookCalls     = metricDesc("webhook_calls_total", "Webhook calls, leave notifications included.")
 	descHookFailures  = metricDesc("webhook_failures_total", "Webhook calls that failed (timeouts, connection errors, 5xx, open circuit).")
 	descHookRejected  = metricDesc("webhook_rejected_total", "Webhook calls refused by an open circuit breaker.")
@@ -48,7 +50,7 @@ var (
 // Describe implements prometheus.Collector.
 func (metricsCollector) Describe(ch chan<- *prometheus.Desc) {
 	for _, d := range []*prometheus.Desc{descSockets, descConnects, descSlowConsumers, descInvalidFrames,
-		descMessagesIn, descBroadcasts, descDeliveries, descHookCalls, descHookFailures, descHookRejected,
+		descMessagesIn, descBroadcasts, descDeliveries, descDeflateFrames, descDeflateSaved, descHookCalls, descHookFailures, descHookRejected,
 		descBreakerOpens, descHookDropped, descHookPending, descRefusals} {
 		ch <- d
 	}
@@ -80,6 +82,8 @@ func (metricsCollector) Collect(ch chan<- prometheus.Metric) {
 		counter(descMessagesIn, st.MessagesIn)
 		counter(descBroadcasts, st.Broadcasts)
 		counter(descDeliveries, st.Deliveries)
+		counter(descDeflateFrames, st.DeflateFrames)
+		counter(descDeflateSaved, st.DeflateSavedBytes)
 		counter(descHookCalls, st.Webhooks.Calls)
 		counter(descHookFailures, st.Webhooks.Failures)
 		counter(descHookRejected, st.Webhooks.Rejected)

@@ -125,6 +125,11 @@ type Handler struct {
 	// sockets per address and per id. See Limits.
 	Limits *Limits `json:"limits,omitempty"`
 
+	// Compression is permessage-deflate (RFC 7692) on the WebSocket
+	// transport, negotiated with clients that offer it; absent, it is off.
+	// See Compression.
+	Compression *Compression `json:"compression,omitempty"`
+
 	authClose func() // closes the token verifier
 	cfg       channels.Config
 	webhooks  *webhook.Client
@@ -189,6 +194,29 @@ func (l *LongPoll) config(repl *caddy.Replacer) channels.LongPollConfig {
 	return c
 }
 
+// Compression is the WebSocket transport's permessage-deflate setting:
+// present and not Off, it is negotiated with clients that offer it,
+// without context takeover either way, so each broadcast is compressed
+// once for all its subscribers. Inbound compressed messages count their
+// inflated size against max_frame_size (a larger one is closed with 1009).
+type Compression struct {
+	// Off disables compression (as when the setting is absent).
+	Off bool `json:"off,omitempty"`
+	// Threshold is the smallest payload in bytes sent compressed; smaller
+	// messages go plain. Default 512.
+	Threshold int `json:"threshold,omitempty"`
+	// Level is the DEFLATE level, 1 (fastest) to 9 (smallest). Default 1.
+	Level int `json:"level,omitempty"`
+}
+
+// config returns the engine's compression settings.
+func (c *Compression) config() channels.CompressionConfig {
+	if c == nil || c.Off {
+		return channels.CompressionConfig{}
+	}
+	return channels.CompressionConfig{Enabled: true, Threshold: c.Threshold, Level: c.Level}
+}
+
 // CaddyModule returns the Caddy module information.
 func (Handler) CaddyModule() caddy.ModuleInfo {
 	return caddy.ModuleInfo{
@@ -225,6 +253,16 @@ func (h *Handler) Provision(ctx caddy.Context) error {
 	}
 	if err := channels.ValidateWriteDelay(timeDuration(h.WriteDelay)); err != nil {
 		return fmt.Errorf("write_delay: %w", err)
+	}
+	if c := h.Compression; c != nil && !c.Off {
+		if c.Threshold < 0 {
+			return errors.New("compression: threshold must not be negative")
+		}
+		if c.Level != 0 {
+			if err := channels.ValidateCompressionLevel(c.Level); err != nil {
+				return fmt.Errorf("compression: %w", err)
+			}
+		}
 	}
 	limits, err := h.Limits.config()
 	if err != nil {
@@ -264,6 +302,7 @@ func (h *Handler) Provision(ctx caddy.Context) error {
 		LongPoll:     h.LongPoll.config(repl),
 		Auth:         auth,
 		Limits:       limits,
+		Compression:  h.Compression.config(),
 	}
 
 	// The pool key includes the engine settings (before LoadModule

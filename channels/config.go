@@ -85,6 +85,9 @@ type Config struct {
 	Auth AuthConfig
 	// Limits are the abuse limits (see LimitsConfig).
 	Limits LimitsConfig
+	// Compression is permessage-deflate on the WebSocket transport (see
+	// CompressionConfig); off by default.
+	Compression CompressionConfig
 }
 
 // clientIP returns the client address of r.
@@ -128,6 +131,7 @@ func (c Config) withDefaults() *Config {
 	}
 	c.Drain = c.Drain.withDefaults()
 	c.Limits = c.Limits.withDefaults()
+	c.Compression = c.Compression.withDefaults()
 	c.LongPoll = c.LongPoll.withDefaults(c.MaxFrameSize)
 	return &c
 }

@@ -1,6 +1,9 @@
 package channels
 
-import "encoding/binary"
+import (
+	"encoding/binary"
+	"sync/atomic"
+)
 
 // WebSocket opcodes used by outbound frames (RFC 6455 §5.2).
 const (
@@ -18,11 +21,13 @@ const maxHeader = 10
 // Frame is an outbound message encoded once and shared by every socket it
 // is queued on. It holds the complete WebSocket frame (header and payload),
 // so a writer sends it without copying or re-encoding. A Frame is immutable
-// after it is built.
+// after it is built, but for deflate: its permessage-deflate form, built on
+// first use by a socket that negotiated compression (see deflate.go).
 type Frame struct {
-	wire   []byte
-	hdr    int
-	binary bool
+	wire    []byte
+	hdr     int
+	binary  bool
+	deflate atomic.Pointer[Frame]
 }
 
 // Payload returns the encoded message without the WebSocket header: the

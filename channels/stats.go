@@ -34,6 +34,12 @@ type Stats struct {
 	// LongPollBinaryDropped counts binary frames not sent to a LongPoll
 	// session (LongPoll carries text frames only).
 	LongPollBinaryDropped uint64
+	// DeflateFrames counts compressed (permessage-deflate) frames built:
+	// one per broadcast and serializer, however many sockets it reached.
+	DeflateFrames uint64
+	// DeflateSavedBytes sums, over the compressed frames built, how many
+	// bytes smaller each is than its plain frame (saved per delivery).
+	DeflateSavedBytes uint64
 	// Refusals counts what the edge refused, by kind (auth and limits).
 	Refusals [NumRefusals]uint64
 	// Webhooks are the counters of the webhook client in force.
@@ -48,6 +54,8 @@ type hubCounters struct {
 	longpollLive                            atomic.Int64 // open LongPoll sockets
 
 	refusals [NumRefusals]atomic.Uint64
+
+	deflate deflateCounters
 }
 
 // Stats returns the hub's counters.
@@ -64,6 +72,9 @@ func (h *Hub) Stats() Stats {
 		LongPollSessions:      int(h.stats.longpollLive.Load()),
 		LongPollConnects:      h.stats.longpollConnects.Load(),
 		LongPollBinaryDropped: h.stats.longpollBinaryDropped.Load(),
+
+		DeflateFrames:     h.stats.deflate.frames.Load(),
+		DeflateSavedBytes: h.stats.deflate.saved.Load(),
 	}
 	for i := range st.Refusals {
 		st.Refusals[i] = h.stats.refusals[i].Load()

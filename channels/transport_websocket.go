@@ -64,12 +64,14 @@ func (h *Hub) ServeWebSocket(w http.ResponseWriter, r *http.Request) error {
 	h.subscribeID(s)
 
 	var upgradeErr *HTTPError
+	deflate := cfg.Compression.Enabled && acceptDeflateOffer(r.Header)
 	up := websocket.Upgrader{
 		Subprotocols: []string{"phoenix"},
 		CheckOrigin:  func(*http.Request) bool { return true }, // checked above
 		// ReadBufferSize 0: gorilla reuses the hijacked reader, which
 		// readHijacker makes readBufferSize bytes (see transport_websocket_readconn.go).
-		WriteBufferPool: writeBufferPool,
+		WriteBufferPool:   writeBufferPool,
+		EnableCompression: deflate, // offered by the client, accepted, and on (see transport_websocket_deflate.go)
 		Error: func(_ http.ResponseWriter, _ *http.Request, status int, reason error) {
 			upgradeErr = &HTTPError{Status: status, Err: reason}
 		},
@@ -79,7 +81,11 @@ func (h *Hub) ServeWebSocket(w http.ResponseWriter, r *http.Request) error {
 	if hj != nil {
 		uw = hj
 	}
-	conn, err := up.Upgrade(uw, r, nil)
+	ur := r
+	if deflate {
+		ur = withDeflateOffer(r)
+	}
+	conn, err := up.Upgrade(uw, ur, nil)
 	if err != nil {
 		h.unregister(s)
 		if upgradeErr != nil {
@@ -97,13 +103,17 @@ func (h *Hub) ServeWebSocket(w http.ResponseWriter, r *http.Request) error {
 	// *net.TCPConn, not the readConn wrapper.
 	q := newSendQueue(hj.rc.Conn, cfg.WriteTimeout, cfg.MaxQueueSize)
 	q.setWriteDelay(cfg.WriteDelay)
-	h.open(s, q)
+	var t Transport = q
+	if deflate {
+		t = newDeflateTransport(q, cfg.Compression, &h.stats.deflate)
+	}
+	h.open(s, t)
 	// The read loop runs on its own goroutine and ServeHTTP returns: the
 	// HTTP server's goroutine, its deep stack (the middleware chain), the
 	// request and the connection's buffered writer are released, so an idle
 	// socket costs only its reader goroutine (parked with a small stack, see
 	// transport_websocket_readconn.go) and state.
-	go (&wsSocket{Socket: s, q: q}).readLoop(conn, hj.rc, hj.br, hj.lent)
+	go (&wsSocket{Socket: s, q: q, deflate: deflate}).readLoop(conn, hj.rc, hj.br, hj.lent)
 	return nil
 }
 
@@ -111,7 +121,9 @@ func (h *Hub) ServeWebSocket(w http.ResponseWriter, r *http.Request) error {
 // the engine's Socket and the send queue that is its Transport.
 type wsSocket struct {
 	*Socket
-	q *sendQueue
+	q        *sendQueue
+	deflate  bool  // permessage-deflate was negotiated
+	maxFrame int64 // max_frame_size at connect: the largest message content
 }
 
 // readLoop reads and handles frames until the socket ends, then releases
@@ -143,7 +155,8 @@ func (s *wsSocket) readLoop(conn *websocket.Conn, rc *readConn, br, lent *bufio.
 func (s *wsSocket) startReading(conn *websocket.Conn) time.Duration {
 	cfg := s.hub.Config()
 	idle := cfg.IdleTimeout
-	conn.SetReadLimit(cfg.MaxFrameSize)
+	s.maxFrame = cfg.MaxFrameSize
+	conn.SetReadLimit(wireReadLimit(cfg.MaxFrameSize, s.deflate))
 	conn.SetPingHandler(func(data string) error {
 		s.q.extendRead(idle)
 		s.q.sendControl(controlFrame(opPong, []byte(data)))
@@ -175,12 +188,19 @@ func (s *wsSocket) readFrames(conn *websocket.Conn, rc *readConn, br *bufio.Read
 	log := s.hub.logger()
 	for {
 		s.q.extendRead(idle)
-		mt, data, err := conn.ReadMessage()
-		if err != nil {
+		closing := s.q.isClosing()
+		mt, data, err := readMessage(conn, s.maxFrame, closing)
+		if errors.Is(err, errInflatedTooBig) {
+			s.hub.stats.invalidFrames.Add(1)
+			log.Info("closing socket: message larger than max_frame_size once inflated", zap.String("socket_id", s.id), zap.String("remote", s.remoteAddr), zap.Int64("max_frame_size", s.maxFrame))
+			s.q.Close(CloseMessageTooBig, "message too big")
+		} else if err != nil {
 			return err
 		}
-		if s.q.isClosing() {
-			// a close frame is queued: drain until the peer answers
+		if closing || s.q.isClosing() {
+			// a close frame is queued: drain until the peer answers;
+			// NextReader skips what is left of an oversized message
+			// without inflating it
 		} else {
 			s.hub.stats.messagesIn.Add(1)
 			switch {

@@ -20,7 +20,9 @@ const closeGrace = 3 * time.Second
 // With a write delay (Config.WriteDelay) the writer waits up to that long
 // before its first write, so that frames sent meanwhile join the same
 // writev; a close frame, or a batch reaching flushFrames frames or half
-// the byte budget, ends the wait at once.
+// the byte budget, ends the wait at once. Without one, the writer of a
+// busy socket holds briefly in the same way (transport_websocket_hold.go).
+// How a batch is written: transport_websocket_write.go.
 //
 // The write deadline is refreshed only when less than half of writeTimeout
 // remains, not on every write: a write that blocks on a peer that stopped
@@ -43,8 +45,12 @@ type sendQueue struct {
 	stopped  bool // the write side has ended: nothing more is written
 	ncClosed bool
 	slow     bool          // closed because the budget was exceeded
+	vectored bool          // nc takes one writev per batch
+	holdNext bool          // the writer about to start holds first
+	gathered bool          // the last hold gathered frames
 	flushed  chan struct{} // closed when the write side has ended
-	kick     chan struct{} // ends a write delay early; nil without one
+	kick     chan struct{} // ends a write delay or hold early; nil without one
+	batchAt  time.Duration // when the last batch began, since clockBase
 
 	// Owned by the writer goroutine.
 	spare    []*Frame
@@ -58,7 +64,7 @@ type sendQueue struct {
 const flushFrames = 1024
 
 func newSendQueue(nc net.Conn, writeTimeout time.Duration, maxBytes int) *sendQueue {
-	return &sendQueue{nc: nc, writeTimeout: writeTimeout, maxBytes: maxBytes, flushed: make(chan struct{})}
+	return &sendQueue{nc: nc, writeTimeout: writeTimeout, maxBytes: maxBytes, vectored: isVectored(nc), flushed: make(chan struct{})}
 }
 
 // setWriteDelay makes the writer wait up to d for more frames before each
@@ -220,7 +226,8 @@ func (q *sendQueue) closeLocked(f *Frame) {
 	q.kickLocked()
 }
 
-// kickLocked ends the writer's write delay, if any. Lock should be held.
+// kickLocked ends the writer's write delay or hold, if any. Lock should be
+// held.
 func (q *sendQueue) kickLocked() {
 	if q.kick != nil {
 		select {
@@ -251,16 +258,23 @@ func (q *sendQueue) stopLocked() {
 func (q *sendQueue) startLocked() {
 	if !q.writing && !q.stopped {
 		q.writing = true
+		t := monoNow()
+		q.noteBatchLocked(t)
+		writerStarted(t)
 		go q.run()
 	}
 }
 
 // run writes batches until the queue is empty, then exits. With a write
-// delay it first waits for more frames to join the first batch; frames
-// queued while a batch is written follow at once.
+// delay, or when its socket is busy, it first waits for more frames to
+// join the first batch; frames queued while a batch is written follow at
+// once.
 func (q *sendQueue) run() {
+	writerRunning()
 	if q.writeDelay > 0 {
 		q.wait()
+	} else {
+		q.hold()
 	}
 	for {
 		q.mu.Lock()
@@ -319,71 +333,6 @@ func (q *sendQueue) drainKickLocked() {
 		default:
 		}
 	}
-}
-
-// clockBase anchors the monotonic clock readings of refreshDeadline:
-// time.Since of a time with a monotonic reading reads only that clock.
-var clockBase = time.Now()
-
-// refreshDeadline sets the write deadline writeTimeout ahead when less than
-// half of it remains. Moving the deadline costs more than the write of a
-// small batch, so a busy socket moves it about twice per writeTimeout; a
-// write still fails between writeTimeout/2 and writeTimeout after it began
-// if the peer does not read.
-func (q *sendQueue) refreshDeadline() {
-	now := time.Since(clockBase)
-	if q.deadline-now < q.writeTimeout/2 {
-		q.deadline = now + q.writeTimeout
-		q.nc.SetWriteDeadline(clockBase.Add(q.deadline))
-	}
-}
-
-// maxScratch is the largest copy buffer kept in scratchPool.
-const maxScratch = 64 << 10
-
-// scratchPool holds the copy buffers of writeCopy (*[]byte), shared by all
-// sockets so that an idle socket keeps none.
-var scratchPool sync.Pool
-
-// write sends a batch of frames with one write: vectored (writev) on a
-// TCP or Unix connection, else (TLS, wrapped connections, which would take
-// one Write, and one TLS record, per buffer) copied into one buffer.
-func (q *sendQueue) write(batch []*Frame) error {
-	switch q.nc.(type) {
-	case *net.TCPConn, *net.UnixConn:
-	default:
-		if len(batch) > 1 {
-			return q.writeCopy(batch)
-		}
-	}
-	q.bufs = q.bufs[:0]
-	for _, f := range batch {
-		q.bufs = append(q.bufs, f.wire)
-	}
-	bufs := q.bufs // WriteTo consumes its receiver
-	q.refreshDeadline()
-	_, err := bufs.WriteTo(q.nc)
-	clear(q.bufs)
-	return err
-}
-
-// writeCopy sends a batch of frames as one buffer with one Write.
-func (q *sendQueue) writeCopy(batch []*Frame) error {
-	bp, _ := scratchPool.Get().(*[]byte)
-	if bp == nil {
-		bp = new([]byte)
-	}
-	buf := (*bp)[:0]
-	for _, f := range batch {
-		buf = append(buf, f.wire...)
-	}
-	q.refreshDeadline()
-	_, err := q.nc.Write(buf)
-	if cap(buf) <= maxScratch {
-		*bp = buf[:0]
-		scratchPool.Put(bp)
-	}
-	return err
 }
 
 // finish ends the write side after the close frame was written or a write

@@ -30,7 +30,7 @@ func (c *countConn) SetWriteDeadline(t time.Time) error {
 }
 
 // tcpPair returns both ends of a loopback TCP connection.
-func tcpPair(t *testing.T) (server, peer *net.TCPConn) {
+func tcpPair(t testing.TB) (server, peer *net.TCPConn) {
 	t.Helper()
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
@@ -269,4 +269,232 @@ func TestSendQueueSendNowConcurrent(t *testing.T) {
 	if next['b'] != n || next['r'] != n {
 		t.Fatalf("got %d broadcasts and %d replies, want %d each", next['b'], next['r'], n)
 	}
+}
+
+// holdForTest makes the shared hold epoch last an hour, so that a held
+// writer is released only by a kick, until the test ends.
+func holdForTest(t *testing.T) {
+	t.Helper()
+	holdEpoch.mu.Lock()
+	holdEpoch.length = time.Hour
+	holdEpoch.mu.Unlock()
+	t.Cleanup(func() {
+		holdEpoch.mu.Lock()
+		holdEpoch.length = holdTime
+		holdEpoch.mu.Unlock()
+		holdEpoch.end()
+	})
+}
+
+// markBusy makes q's next batch hold, as if its last batch had begun just
+// now and its last hold had gathered frames (a batch time in the future:
+// no clock reading makes the gap reach idleGap).
+func markBusy(q *sendQueue) {
+	q.mu.Lock()
+	q.batchAt = monoNow() + time.Hour
+	q.gathered = true
+	q.mu.Unlock()
+}
+
+// A busy socket's writer holds its batch: frames queued meanwhile are
+// written together, in order, and the close frame ends the hold.
+func TestSendQueueHoldCoalescesBusySocket(t *testing.T) {
+	holdForTest(t)
+	sc, pc := tcpPair(t)
+	cc := &countConn{Conn: sc}
+	q := newSendQueue(cc, time.Minute, 1<<20)
+	markBusy(q)
+
+	const n = 100
+	var want []byte
+	for i := range n {
+		f := testFrame(fmt.Sprintf("frame-%03d", i))
+		want = append(want, f.Wire()...)
+		if !q.Send(f) {
+			t.Fatalf("frame %d not queued", i)
+		}
+	}
+	if w := cc.writes.Load(); w != 0 {
+		t.Fatalf("%d writes while the writer holds", w)
+	}
+	q.Close(CloseGoingAway, "bye")
+	want = append(want, closeFrame(CloseGoingAway, "bye").Wire()...)
+	readExactly(t, pc, want)
+	if w := cc.writes.Load(); w != 1 {
+		t.Fatalf("%d frames and the close frame took %d writes, want 1", n, w)
+	}
+}
+
+// A held batch reaching half of the byte budget is written at once, so
+// that a hold is never taken for a slow consumer.
+func TestSendQueueHoldFullBatchFlushes(t *testing.T) {
+	holdForTest(t)
+	sc, pc := tcpPair(t)
+	q := newSendQueue(sc, time.Minute, 4096)
+	markBusy(q)
+
+	var want []byte
+	for want == nil || 2*len(want) < 4096 {
+		f := testFrame(strings.Repeat("h", 200))
+		want = append(want, f.Wire()...)
+		if !q.Send(f) {
+			t.Fatal("frame not queued")
+		}
+	}
+	readExactly(t, pc, want)
+	if q.Slow() {
+		t.Fatal("held socket taken for a slow consumer")
+	}
+}
+
+// The budget still applies while a writer holds: a frame beyond it marks
+// the socket slow, drops what is queued and writes the close frame.
+func TestSendQueueHoldSlowConsumer(t *testing.T) {
+	holdForTest(t)
+	sc, pc := tcpPair(t)
+	q := newSendQueue(sc, time.Minute, 4096)
+	markBusy(q)
+
+	if !q.Send(testFrame("first")) {
+		t.Fatal("first frame not queued")
+	}
+	if q.Send(testFrame(strings.Repeat("b", 5000))) {
+		t.Fatal("frame beyond the budget queued")
+	}
+	if !q.Slow() {
+		t.Fatal("socket not marked slow")
+	}
+	readExactly(t, pc, closeFrame(CloseSlowConsumer, "slow consumer").Wire())
+}
+
+// A socket whose last batch began long ago does not hold, even if its
+// last hold gathered frames: a frame sent after a quiet spell is written
+// at once (with an hour-long epoch, a hold would never end here).
+func TestSendQueueIdleSocketDoesNotHold(t *testing.T) {
+	holdForTest(t)
+	sc, pc := tcpPair(t)
+	q := newSendQueue(sc, time.Minute, 1<<20)
+
+	first := testFrame("first batch")
+	q.Send(first) // no batch before: no hold
+	readExactly(t, pc, first.Wire())
+
+	q.mu.Lock()
+	for q.writing { // the first writer exits before the idle spell is faked
+		q.mu.Unlock()
+		time.Sleep(time.Millisecond)
+		q.mu.Lock()
+	}
+	q.batchAt = monoNow() - idleGap
+	q.gathered = true
+	q.mu.Unlock()
+	f := testFrame("after a quiet spell")
+	q.Send(f)
+	readExactly(t, pc, f.Wire())
+}
+
+// With the real epoch, a held batch is written once the epoch ends, with
+// no kick, and in order with what follows.
+func TestSendQueueHoldEnds(t *testing.T) {
+	sc, pc := tcpPair(t)
+	q := newSendQueue(sc, time.Minute, 1<<20)
+	markBusy(q)
+	var want []byte
+	for i := range 10 {
+		f := testFrame(fmt.Sprintf("held-%d", i))
+		want = append(want, f.Wire()...)
+		q.Send(f)
+	}
+	readExactly(t, pc, want)
+}
+
+// Busy sockets are told apart by the gap since their last batch, by what
+// their last hold gathered, and by whether the writer backlog drained just
+// before (the publisher was waiting for the writers).
+func TestSendQueueBusyDecision(t *testing.T) {
+	sc, _ := tcpPair(t)
+	defer backlogDrained.Store(backlogDrained.Load())
+	for _, tt := range []struct {
+		name      string
+		batchAt   time.Duration // relative to now; 0: no batch yet
+		gathered  bool
+		saturated bool
+		delay     time.Duration
+		hold      bool
+	}{
+		{"first batch", 0, true, true, 0, false},
+		{"recent batch, server idle between publishes", time.Hour, false, false, 0, false},
+		{"recent batch, writers just drained", time.Hour, false, true, 0, true},
+		{"recent batch after a gathering hold", time.Hour, true, false, 0, true},
+		{"long quiet spell, writers just drained", -time.Hour, false, true, 0, false},
+		{"long quiet spell after a gathering hold", -time.Hour, true, true, 0, false},
+		{"with a write delay", time.Hour, true, true, time.Millisecond, false},
+	} {
+		waitNoBacklog(t)
+		q := newSendQueue(sc, time.Minute, 1<<20)
+		q.setWriteDelay(tt.delay)
+		// A drain an hour ahead is always less than drainGap before now;
+		// one an hour ago never is.
+		if tt.saturated {
+			backlogDrained.Store(int64(monoNow() + time.Hour))
+		} else {
+			backlogDrained.Store(int64(monoNow() - time.Hour))
+		}
+		q.mu.Lock()
+		if tt.batchAt != 0 {
+			q.batchAt = monoNow() + tt.batchAt
+		}
+		q.gathered = tt.gathered
+		q.noteBatchLocked(monoNow())
+		got := q.holdNext
+		q.mu.Unlock()
+		if got != tt.hold {
+			t.Errorf("%s: hold = %v, want %v", tt.name, got, tt.hold)
+		}
+	}
+}
+
+// waitNoBacklog waits until no writer goroutine of an earlier test is
+// waiting to run, so that the backlog's verdict is the test's own.
+func waitNoBacklog(t *testing.T) {
+	t.Helper()
+	for backlog.Load() != 0 {
+		time.Sleep(time.Millisecond)
+	}
+}
+
+// The writer backlog marks the server as saturated when a round of
+// writers begins right after the last one drained, or when it has not
+// drained for lagGap.
+func TestWriterBacklogSaturation(t *testing.T) {
+	waitNoBacklog(t)
+	defer backlogDrained.Store(backlogDrained.Load())
+	base := monoNow()
+	backlogDrained.Store(int64(base))
+	if !saturated(base + drainGap/2) {
+		t.Error("a batch right after the drain: not saturated")
+	}
+	if saturated(base + 2*drainGap) {
+		t.Error("a batch well after the drain: saturated")
+	}
+
+	// A round that begins right after the drain is saturated throughout.
+	writerStarted(base + drainGap/2)
+	if !saturated(base + drainGap/2 + time.Microsecond) {
+		t.Error("later batches of a round that began right after the drain: not saturated")
+	}
+	writerRunning()
+
+	// A round that begins long after the drain is saturated only once
+	// its backlog has lasted lagGap.
+	backlogDrained.Store(int64(base))
+	start := base + time.Hour
+	writerStarted(start)
+	if saturated(start + lagGap/2) {
+		t.Error("a young backlog: saturated")
+	}
+	if !saturated(start + 2*lagGap) {
+		t.Error("a backlog older than lagGap: not saturated")
+	}
+	writerRunning()
 }

@@ -26,7 +26,11 @@
 // JSON.stringify writes it) and payloads are passed on unchecked; anything
 // else closes the socket. /debug/pprof is served for profiling.
 //
-// Usage: bench-ceiling [-listen 127.0.0.1:8092]
+// With -naive each frame is written with its own write syscall instead of
+// one writev per batch: the cost of a server that does not coalesce, which
+// the coalescing of the real server is measured against (BENCHMARKS.md).
+//
+// Usage: bench-ceiling [-listen 127.0.0.1:8092] [-naive] [-tls-self-signed | -tls-cert F -tls-key K]
 package main
 
 import (
@@ -57,17 +61,20 @@ const (
 
 func main() {
 	listen := flag.String("listen", "127.0.0.1:8092", "address to listen on")
+	naive := flag.Bool("naive", false, "write each frame with its own syscall (no writev batching)")
 	flag.Parse()
 	s := newServer()
+	s.naive = *naive
 	http.HandleFunc("/socket/websocket", s.serveWS)
 	http.HandleFunc("/socket/api/broadcast", s.serveBroadcast)
-	log.Printf("bench-ceiling listening on %s", *listen)
+	log.Printf("bench-ceiling listening on %s (naive writes: %v)", *listen, *naive)
 	srv := &http.Server{Addr: *listen, ReadHeaderTimeout: 10 * time.Second}
-	log.Fatal(srv.ListenAndServe())
+	log.Fatal(serve(srv)) // TLS with -tls-cert/-tls-key or -tls-self-signed (tls.go)
 }
 
 // server is the topic table: the subscribers of each topic.
 type server struct {
+	naive  bool // one write syscall per frame; set before serving
 	mu     sync.RWMutex
 	topics map[string][]*member
 }
@@ -85,6 +92,7 @@ type member struct {
 // client is one socket: its joined topics (read loop only) and its queue.
 type client struct {
 	nc     net.Conn
+	naive  bool // one write per frame instead of one writev per batch
 	joined map[string]*member
 
 	mu      sync.Mutex
@@ -114,7 +122,7 @@ func (s *server) serveWS(w http.ResponseWriter, r *http.Request) {
 	if err != nil {
 		return
 	}
-	c := &client{nc: conn.NetConn(), joined: make(map[string]*member)}
+	c := &client{nc: conn.NetConn(), naive: s.naive, joined: make(map[string]*member)}
 	conn.SetReadLimit(1 << 20)
 	conn.SetPingHandler(func(p string) error { c.send(frame(0xA, []byte(p))); return nil })
 	conn.SetCloseHandler(func(int, string) error { return nil }) // answered by c.close
@@ -334,11 +342,26 @@ func (c *client) writeLoop() {
 		c.pending, c.bytes = c.spare[:0], 0
 		c.mu.Unlock()
 		c.nc.SetWriteDeadline(time.Now().Add(writeTimeout))
-		bufs := net.Buffers(batch) // WriteTo consumes bufs, not batch
-		_, err = bufs.WriteTo(c.nc)
+		if c.naive {
+			err = writeEach(c.nc, batch)
+		} else {
+			bufs := net.Buffers(batch) // WriteTo consumes bufs, not batch
+			_, err = writeBatch(c.nc, &bufs)
+		}
 		clear(batch)
 		c.spare = batch[:0]
 	}
+}
+
+// writeEach writes the frames of batch in order with one Write (one
+// syscall, or one TLS record) per frame: the -naive mode.
+func writeEach(nc net.Conn, batch [][]byte) error {
+	for _, f := range batch {
+		if _, err := nc.Write(f); err != nil {
+			return err
+		}
+	}
+	return nil
 }
 
 // reply builds [jr, ref, topic, "phx_reply", {"response":resp,"status":status}].

@@ -2,6 +2,7 @@ package main
 
 import (
 	"bytes"
+	"net"
 	"net/http"
 	"net/http/httptest"
 	"strings"
@@ -133,8 +134,9 @@ func (c *testClient) expect(want ...string) {
 	}
 }
 
-func newTestServer(t *testing.T) *httptest.Server {
+func newTestServer(t *testing.T, naive bool) *httptest.Server {
 	s := newServer()
+	s.naive = naive
 	mux := http.NewServeMux()
 	mux.HandleFunc("/socket/websocket", s.serveWS)
 	mux.HandleFunc("/socket/api/broadcast", s.serveBroadcast)
@@ -144,7 +146,12 @@ func newTestServer(t *testing.T) *httptest.Server {
 }
 
 func TestScenarios(t *testing.T) {
-	srv := newTestServer(t)
+	t.Run("writev", func(t *testing.T) { testScenarios(t, false) })
+	t.Run("naive", func(t *testing.T) { testScenarios(t, true) })
+}
+
+func testScenarios(t *testing.T, naive bool) {
+	srv := newTestServer(t, naive)
 	a, b := dial(t, srv.URL), dial(t, srv.URL)
 
 	a.send(`[null,"1","phoenix","heartbeat",{}]`)
@@ -210,9 +217,38 @@ func TestScenarios(t *testing.T) {
 }
 
 func TestRefusesV1(t *testing.T) {
-	srv := newTestServer(t)
+	srv := newTestServer(t, false)
 	_, resp, err := websocket.DefaultDialer.Dial("ws"+strings.TrimPrefix(srv.URL, "http")+"/socket/websocket", nil)
 	if err == nil || resp == nil || resp.StatusCode != http.StatusForbidden {
 		t.Fatalf("dial without vsn: %v, %v", resp, err)
+	}
+}
+
+// writeCounter is a net.Conn that records each Write.
+type writeCounter struct {
+	net.Conn
+	writes [][]byte
+}
+
+func (w *writeCounter) Write(p []byte) (int, error) {
+	w.writes = append(w.writes, bytes.Clone(p))
+	return len(p), nil
+}
+
+// TestWriteEach checks that the naive mode writes each frame with its own
+// Write, in order.
+func TestWriteEach(t *testing.T) {
+	batch := [][]byte{[]byte("a"), []byte("bc"), []byte("def")}
+	var w writeCounter
+	if err := writeEach(&w, batch); err != nil {
+		t.Fatal(err)
+	}
+	if len(w.writes) != len(batch) {
+		t.Fatalf("%d writes for %d frames", len(w.writes), len(batch))
+	}
+	for i, f := range batch {
+		if !bytes.Equal(w.writes[i], f) {
+			t.Fatalf("write %d = %q, want %q", i, w.writes[i], f)
+		}
 	}
 }

@@ -1,6 +1,7 @@
 package main
 
 import (
+	"crypto/tls"
 	"errors"
 	"flag"
 	"fmt"
@@ -44,6 +45,12 @@ type config struct {
 	localIPs    int
 	join        bool
 	cpuProfile  string
+	caFile      string      // -ca: CA certificates trusted for wss:// and https://
+	insecure    bool        // -insecure: no certificate verification
+	tlsClient   *tls.Config // from caFile and insecure (nil: Go's defaults)
+	publish     bool        // fanout: false subscribes only (see fanout_subscribe.go)
+	readyFile   string      // fanout -publish=false: created once every subscriber joined
+	latencyOut  string      // fanout: write the latency histogram to this file
 }
 
 // defaultURL and defaultAPI are the -url and -api defaults per protocol:
@@ -115,6 +122,11 @@ func newFlagSet(cfg *config) *flag.FlagSet {
 	fs.IntVar(&cfg.localIPs, "local-ips", 0, "loopback source addresses 127.0.0.1..n (0: one per 25,000 sockets)")
 	fs.BoolVar(&cfg.join, "join", false, "storm: join -topic after connecting")
 	fs.StringVar(&cfg.cpuProfile, "cpuprofile", "", "write this tool's CPU profile to the file (go tool pprof)")
+	fs.StringVar(&cfg.caFile, "ca", "", "PEM file of the CA certificates trusted for wss:// and https:// (default: the system roots)")
+	fs.BoolVar(&cfg.insecure, "insecure", false, "skip TLS certificate verification for wss:// and https://")
+	fs.BoolVar(&cfg.publish, "publish", true, "fanout: publish; false only subscribes and waits up to -drain for -messages sent by another process")
+	fs.StringVar(&cfg.readyFile, "ready-file", "", "fanout -publish=false: create this file once every subscriber has joined")
+	fs.StringVar(&cfg.latencyOut, "latency-out", "", "fanout: write the latency histogram as JSON to this file (merged by scripts/merge-latency.py)")
 	return fs
 }
 
@@ -212,6 +224,15 @@ func (c *config) validate() error {
 	}
 	if c.scenario == "idle" && c.serverPID == 0 {
 		return errors.New("idle needs -server-pid")
+	}
+	if !c.publish && c.scenario != "fanout" {
+		return errors.New("-publish=false is for the fanout scenario")
+	}
+	if c.readyFile != "" && c.publish {
+		return errors.New("-ready-file needs -publish=false")
+	}
+	if c.tlsClient, err = clientTLS(c.caFile, c.insecure); err != nil {
+		return err
 	}
 	if c.cpu != "" {
 		cpus, err := parseCPUList(c.cpu)

@@ -3,6 +3,7 @@ package main
 import (
 	"bytes"
 	"context"
+	"crypto/tls"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -38,6 +39,7 @@ type dialer struct {
 	sources     []net.IP
 	next        atomic.Uint64
 	timeout     time.Duration
+	tls         *tls.Config // wss:// and https:// (nil: Go's defaults)
 }
 
 // newDialer prepares dials to the socket endpoint base (e.g.
@@ -101,6 +103,15 @@ func (p protocol) wsURL(base string) (*url.URL, error) {
 	q.Set("vsn", "2.0.0")
 	u.RawQuery = q.Encode()
 	return u, nil
+}
+
+// useTLS sets the TLS configuration of wss:// dials (and, through
+// newLPTransport, of https:// LongPoll sessions); nil keeps Go's defaults.
+// The handshake runs over the connection dialFrom opens, so -local-ips
+// works with wss:// too.
+func (d *dialer) useTLS(conf *tls.Config) {
+	d.tls = conf
+	d.ws.TLSClientConfig = conf
 }
 
 // isLoopbackHost reports whether host is localhost or a loopback IP.

@@ -162,6 +162,9 @@ func runFanout(ctx context.Context, e *env, r *report) error {
 		exited.Wait()
 	}
 
+	if !cfg.publish {
+		return subscribeOnly(ctx, e, r, subs, &done, shutdown, wall0)
+	}
 	pub, err := newPublisher(ctx, e)
 	if err != nil {
 		shutdown()
@@ -238,7 +241,7 @@ func runFanout(ctx context.Context, e *env, r *report) error {
 	if perr != nil {
 		return fmt.Errorf("publish: %w", perr)
 	}
-	return nil
+	return writeLatency(cfg.latencyOut, t.hist)
 }
 
 // publishWarmup publishes messages with s=-1 at the configured rate for the

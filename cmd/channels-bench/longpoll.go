@@ -49,7 +49,7 @@ func newLPTransport(d *dialer) *http.Transport {
 	if len(d.sources) > 0 {
 		dial = d.dialFrom
 	}
-	return &http.Transport{DialContext: dial, MaxIdleConnsPerHost: 1 << 16, IdleConnTimeout: time.Minute}
+	return &http.Transport{DialContext: dial, TLSClientConfig: d.tls, MaxIdleConnsPerHost: 1 << 16, IdleConnTimeout: time.Minute}
 }
 
 // dialLongPoll opens a LongPoll session.

@@ -27,6 +27,12 @@ type serverSample struct {
 	CPUs       string // Cpus_allowed_list
 	Goroutines int    // -1 when unknown
 	OK         bool   // /proc was read
+	// Syscw is the process's count of write syscalls (write, writev,
+	// pwrite…; one per call, whatever the number of buffers) from
+	// /proc/<pid>/io; HaveIO is false when that file could not be read
+	// (it needs the rights of ptrace).
+	Syscw  int64
+	HaveIO bool
 }
 
 // serverProbe reads the server's CPU, memory and goroutines. A zero pid
@@ -86,7 +92,26 @@ func readProc(pid int, s *serverSample) error {
 	}
 	s.CPU = float64(ut+st) / clockTicks
 	s.RSSKB, s.Threads, s.CPUs = st2.rssKB, st2.threads, st2.cpus
+	if io, err := os.ReadFile(fmt.Sprintf("/proc/%d/io", pid)); err == nil {
+		s.Syscw, err = parseSyscw(io)
+		s.HaveIO = err == nil
+	}
 	return nil
+}
+
+// parseSyscw returns the syscw line of a /proc/<pid>/io text: the write
+// syscalls of every thread of the process, live or ended.
+func parseSyscw(b []byte) (int64, error) {
+	for line := range strings.Lines(string(b)) {
+		if v, ok := strings.CutPrefix(line, "syscw:"); ok {
+			n, err := strconv.ParseInt(strings.TrimSpace(v), 10, 64)
+			if err != nil {
+				return 0, fmt.Errorf("syscw %q: %w", strings.TrimSpace(v), err)
+			}
+			return n, nil
+		}
+	}
+	return 0, errors.New("no syscw line")
 }
 
 // parseStat returns utime and stime (fields 14 and 15, in clock ticks) of a

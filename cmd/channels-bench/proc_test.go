@@ -46,3 +46,15 @@ func TestParseGoroutineTotal(t *testing.T) {
 		}
 	}
 }
+
+func TestParseSyscw(t *testing.T) {
+	in := "rchar: 6976\nwchar: 12\nsyscr: 10\nsyscw: 4321\nread_bytes: 0\n"
+	if n, err := parseSyscw([]byte(in)); n != 4321 || err != nil {
+		t.Errorf("parseSyscw = %d, %v; want 4321", n, err)
+	}
+	for _, bad := range []string{"rchar: 1\n", "syscw: x\n", ""} {
+		if _, err := parseSyscw([]byte(bad)); err == nil {
+			t.Errorf("parseSyscw(%q) succeeded", bad)
+		}
+	}
+}

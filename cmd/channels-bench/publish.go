@@ -35,6 +35,7 @@ func newAPIPublisher(cfg *config) *apiPublisher {
 	tr := &http.Transport{
 		Proxy:               nil,
 		DialContext:         (&net.Dialer{Timeout: cfg.timeout}).DialContext,
+		TLSClientConfig:     cfg.tlsClient,
 		MaxIdleConns:        4,
 		MaxIdleConnsPerHost: 4,
 		IdleConnTimeout:     time.Minute,

@@ -138,6 +138,22 @@ func (r *report) addServer(keyTag, labelTag string, a, b serverSample, n int64, 
 	if n > 0 {
 		r.add("server_cpu_us_per_"+per+keyTag, "server CPU per "+per+labelTag, cpu*1e6/float64(n), "µs")
 	}
+	r.addWrites(keyTag, labelTag, a, b, n, per)
+}
+
+// addWrites adds the server's write syscalls between two samples and, for
+// deliveries and replies, the frames sent per write syscall. Every write
+// syscall of the process counts (API answers, the runtime's poller wake-ups
+// and logs too), so frames per write is a lower bound for the sockets'.
+func (r *report) addWrites(keyTag, labelTag string, a, b serverSample, n int64, per string) {
+	if !a.HaveIO || !b.HaveIO {
+		return
+	}
+	writes := b.Syscw - a.Syscw
+	r.add("server_write_syscalls"+keyTag, "server write syscalls"+labelTag, writes, "")
+	if (per == "delivery" || per == "reply") && n > 0 && writes > 0 {
+		r.add("frames_per_write"+keyTag, "frames per write"+labelTag, float64(n)/float64(writes), "")
+	}
 }
 
 // addServerState adds RSS, threads and goroutines of one sample.

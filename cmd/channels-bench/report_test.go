@@ -34,3 +34,24 @@ func TestReportOutput(t *testing.T) {
 		t.Errorf("text:\n%s\nwant\n%s", txt.String(), wantText)
 	}
 }
+
+func TestAddWrites(t *testing.T) {
+	a := serverSample{OK: true, HaveIO: true, Syscw: 100}
+	b := serverSample{OK: true, HaveIO: true, Syscw: 350, CPU: 1}
+	r := &report{}
+	r.addServer("", "", a, b, 1000, "delivery")
+	var j bytes.Buffer
+	if err := r.writeJSON(&j); err != nil {
+		t.Fatal(err)
+	}
+	if want := `"server_write_syscalls":250,"frames_per_write":4}`; !bytes.HasSuffix(bytes.TrimSpace(j.Bytes()), []byte(want)) {
+		t.Errorf("JSON %s, want it to end with %s", j.String(), want)
+	}
+	r = &report{}
+	r.addServer("", "", a, serverSample{OK: true}, 1000, "delivery") // no /proc/<pid>/io at the end
+	for _, f := range r.fields {
+		if f.key == "frames_per_write" || f.key == "server_write_syscalls" {
+			t.Errorf("%s reported without both readings", f.key)
+		}
+	}
+}

@@ -79,7 +79,9 @@ func New(opts Options) (*Broker, error) {
 // historyStreamConfig is the stream of every topic's history. Stored
 // records are republished on the broadcast subject of their topic, so that
 // storing and sending are one step and subscribers get records in stream
-// order.
+// order. Direct gets are allowed with one replica only: with more, any
+// replica answers them, and a follower may not have applied the newest
+// records yet (see allowDirect).
 func (b *Broker) historyStreamConfig() jetstream.StreamConfig {
 	storage := jetstream.FileStorage
 	if b.opts.Storage == "memory" {
@@ -99,7 +101,8 @@ func (b *Broker) historyStreamConfig() jetstream.StreamConfig {
 		MaxAge:            maxAge,
 		Storage:           storage,
 		Replicas:          b.opts.Replicas,
-		AllowDirect:       true,
+		Duplicates:        duplicates(b.opts.Replicas),
+		AllowDirect:       allowDirect(b.opts.Replicas),
 		RePublish:         &jetstream.RePublish{Source: b.names.hist + ">", Destination: b.names.live + ">"},
 	}
 }

@@ -2,9 +2,9 @@ package natsbroker
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
+	"strconv"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -41,6 +41,9 @@ type client struct {
 
 	mu     sync.Mutex
 	stream jetstream.Stream // nil until ensured after the last connect
+	// configured is set once this client created or updated the stream
+	// with cfg; later ensures (after a reconnect) look it up first.
+	configured bool
 
 	// gen counts invalidations: after a reconnect or a lost stream, what
 	// users cached about the stream's contents may be stale.
@@ -140,7 +143,29 @@ func (c *client) invalidate() {
 	c.mu.Unlock()
 }
 
-// ensure returns the stream, creating or updating it if needed.
+// allowDirect reports whether a stream of that many replicas allows direct
+// gets. With one replica only: otherwise followers answer them too and may
+// lag behind the leader, so a read right after a write (another node's
+// publish, the newest record before an append) could miss it. Without
+// direct gets the stream leader answers every read.
+func allowDirect(replicas int) bool { return replicas <= 1 }
+
+// duplicates is the duplicate window of a stream of that many replicas:
+// dedupWindow with several (see successorID), the server's default with
+// one.
+func duplicates(replicas int) time.Duration {
+	if replicas <= 1 {
+		return 0
+	}
+	return dedupWindow
+}
+
+// ensure returns the stream, creating or updating it if needed. The first
+// time, it creates or updates the stream with cfg; after a reconnect it
+// looks the stream up first and creates it only if the server lost it, so
+// that a cluster whose JetStream meta leader is being elected again (it
+// was on the server this client lost) still serves the stream, whose own
+// leader answers lookups.
 func (c *client) ensure(ctx context.Context) (jetstream.Stream, error) {
 	if err := c.online(); err != nil {
 		return nil, err
@@ -150,7 +175,24 @@ func (c *client) ensure(ctx context.Context) (jetstream.Stream, error) {
 	if c.stream != nil {
 		return c.stream, nil
 	}
-	s, err := c.js.CreateOrUpdateStream(ctx, c.cfg)
+	if c.configured {
+		s, err := c.js.Stream(ctx, c.cfg.Name)
+		if err == nil {
+			c.stream = s
+			return s, nil
+		}
+		if !errors.Is(err, jetstream.ErrStreamNotFound) {
+			return nil, fmt.Errorf("look up stream %s: %w", c.cfg.Name, err)
+		}
+	}
+	create, cancel := ctx, context.CancelFunc(func() {})
+	if c.cfg.Replicas > 1 {
+		// JetStream 2.9 leaves all but one of concurrent creations of a
+		// replicated stream unanswered: give up early and look it up.
+		create, cancel = context.WithTimeout(ctx, c.opts.RequestTimeout/2)
+	}
+	s, err := c.js.CreateOrUpdateStream(create, c.cfg)
+	cancel()
 	if err != nil {
 		// Another node may have created it with settings that cannot be
 		// changed in place (storage, say): use it as it is.
@@ -158,12 +200,37 @@ func (c *client) ensure(ctx context.Context) (jetstream.Stream, error) {
 		if err2 != nil {
 			return nil, fmt.Errorf("create stream %s: %w", c.cfg.Name, err)
 		}
-		c.log.Warn("using the existing stream, whose settings differ from this node's",
+		c.log.Warn("could not create or update the stream (its settings may differ from this node's, or another node was creating it): using it as it is",
 			zap.String("stream", c.cfg.Name), zap.Error(err))
 		s = existing
 	}
-	c.stream = s
+	if err := c.waitLeader(ctx, s); err != nil {
+		return nil, err
+	}
+	c.stream, c.configured = s, true
 	return s, nil
+}
+
+// waitLeader returns once a replicated stream has a leader: a stream just
+// created in a cluster answers nothing until its replicas elected one.
+func (c *client) waitLeader(ctx context.Context, s jetstream.Stream) error {
+	if c.cfg.Replicas <= 1 {
+		return nil
+	}
+	for {
+		info, err := s.Info(ctx)
+		if err == nil && info.Cluster != nil && info.Cluster.Leader != "" {
+			return nil
+		}
+		select {
+		case <-ctx.Done():
+			if err == nil {
+				err = ctx.Err()
+			}
+			return fmt.Errorf("stream %s has no leader: %w", c.cfg.Name, err)
+		case <-time.After(10 * time.Millisecond):
+		}
+	}
 }
 
 // streamGone reports whether err says the stream does not exist.
@@ -209,14 +276,23 @@ func (c *client) publish(ctx context.Context, subject string, data []byte, expec
 		opts := []jetstream.PublishOpt{jetstream.WithRetryAttempts(0), jetstream.WithExpectStream(c.cfg.Name)}
 		if expect != nil {
 			opts = append(opts, jetstream.WithExpectLastSequencePerSubject(*expect))
+			if id := successorID(c.cfg.Replicas, subject, *expect); id != "" {
+				opts = append(opts, jetstream.WithMsgID(id))
+			}
 		}
 		ack, err := c.js.PublishMsg(ctx, msg, opts...)
 		if err != nil {
 			return err
 		}
+		if ack.Duplicate {
+			return errConflict
+		}
 		seq = ack.Sequence
 		return nil
 	})
+	if errors.Is(err, errConflict) {
+		return 0, err
+	}
 	if err != nil {
 		var apiErr *jetstream.APIError
 		if errors.As(err, &apiErr) && (apiErr.ErrorCode == jetstream.JSErrCodeStreamWrongLastSequence ||
@@ -230,6 +306,31 @@ func (c *client) publish(ctx context.Context, subject string, data []byte, expec
 		return 0, err
 	}
 	return seq, nil
+}
+
+// dedupWindow is the duplicate window of replicated streams, within
+// which successorID makes a second successor of one record a duplicate.
+// Racing writers are at most a request timeout apart.
+const dedupWindow = 30 * time.Second
+
+// successorID returns the message id of a conditional write to subject
+// expecting its newest record at stream sequence expect, on a stream of
+// that many replicas. NATS servers before 2.9.21 check the expected last
+// subject sequence of a replicated stream before proposing the write only,
+// so two concurrent writes expecting the same record may both be stored
+// (nats-server issue 4320); the id makes the second one a duplicate, which
+// the stream's leader does track while the first is in flight. A record's
+// successor is written once: the newest record of a subject never goes
+// back to an earlier one, so no id is ever legitimately reused. Writes
+// expecting no record (expect 0) get no id, since a purged subject starts
+// from 0 again: on those older servers, two nodes writing a topic's very
+// first record at the same moment may both succeed. One replica needs no
+// id: its check is exact.
+func successorID(replicas int, subject string, expect uint64) string {
+	if replicas <= 1 || expect == 0 {
+		return ""
+	}
+	return subject + "/" + strconv.FormatUint(expect, 10)
 }
 
 // onceWithStream runs f with the stream, without retrying.
@@ -286,126 +387,6 @@ func (c *client) purgeKeep(ctx context.Context, subject string, keep uint64) err
 	return c.withStream(ctx, func(s jetstream.Stream) error {
 		return s.Purge(ctx, jetstream.WithPurgeSubject(subject), jetstream.WithPurgeKeep(keep))
 	})
-}
-
-// consumerCreate is the request creating an ephemeral consumer.
-type consumerCreate struct {
-	Stream string                   `json:"stream_name"`
-	Config jetstream.ConsumerConfig `json:"config"`
-}
-
-// consumerCreated is the server's answer to a consumerCreate.
-type consumerCreated struct {
-	jetstream.ConsumerInfo
-	Error *jetstream.APIError `json:"error,omitempty"`
-}
-
-// scan calls fn with every message matching filter (only the newest of
-// each subject when lastPerSubject, only those from stream sequence from
-// on when from is positive), oldest first, as of the start of the scan. It reads through a short-lived push consumer: one request creates
-// it, and the server sends the messages right away.
-func (c *client) scan(ctx context.Context, filter string, lastPerSubject bool, from uint64,
-	fn func(subject string, seq uint64, data []byte)) error {
-	return c.withStream(ctx, func(jetstream.Stream) error {
-		inbox := c.nc.NewInbox()
-		var col collector
-		col.more = make(chan struct{}, 1)
-		sub, err := c.nc.Subscribe(inbox, col.add)
-		if err != nil {
-			return err
-		}
-		defer func() { _ = sub.Unsubscribe() }()
-		req := consumerCreate{Stream: c.cfg.Name, Config: jetstream.ConsumerConfig{
-			DeliverSubject:    inbox,
-			AckPolicy:         jetstream.AckNonePolicy,
-			FilterSubject:     filter,
-			InactiveThreshold: time.Minute,
-			MemoryStorage:     true,
-			Replicas:          1,
-		}}
-		switch {
-		case lastPerSubject:
-			req.Config.DeliverPolicy = jetstream.DeliverLastPerSubjectPolicy
-		case from > 0:
-			req.Config.DeliverPolicy = jetstream.DeliverByStartSequencePolicy
-			req.Config.OptStartSeq = from
-		}
-		body, err := json.Marshal(req)
-		if err != nil {
-			return err
-		}
-		resp, err := c.nc.RequestWithContext(ctx, "$JS.API.CONSUMER.CREATE."+c.cfg.Name, body)
-		if err != nil {
-			return fmt.Errorf("create consumer: %w", err)
-		}
-		var created consumerCreated
-		if err := json.Unmarshal(resp.Data, &created); err != nil {
-			return fmt.Errorf("create consumer: %w", err)
-		}
-		if created.Error != nil {
-			return fmt.Errorf("create consumer: %w", created.Error)
-		}
-		// Delete it without waiting for the answer; the inactive
-		// threshold removes it should this be lost.
-		defer func() {
-			_ = c.nc.Publish("$JS.API.CONSUMER.DELETE."+c.cfg.Name+"."+created.Name, nil)
-		}()
-		msgs, err := col.wait(ctx, int(created.NumPending))
-		if err != nil {
-			return fmt.Errorf("scan %s: %w", filter, err)
-		}
-		for _, m := range msgs {
-			fn(m.subject, m.seq, m.data)
-		}
-		return nil
-	})
-}
-
-// scanned is one message a scan received.
-type scanned struct {
-	subject string
-	seq     uint64
-	data    []byte
-}
-
-// collector gathers the messages a consumer pushes to a scan.
-type collector struct {
-	mu   sync.Mutex
-	msgs []scanned
-	more chan struct{} // signalled after each message
-}
-
-// add is the subscription's handler.
-func (col *collector) add(msg *nats.Msg) {
-	md, err := msg.Metadata()
-	if err != nil {
-		return // not a stream message (a status)
-	}
-	col.mu.Lock()
-	col.msgs = append(col.msgs, scanned{msg.Subject, md.Sequence.Stream, msg.Data})
-	col.mu.Unlock()
-	select {
-	case col.more <- struct{}{}:
-	default:
-	}
-}
-
-// wait returns the first n messages once they arrived.
-func (col *collector) wait(ctx context.Context, n int) ([]scanned, error) {
-	for {
-		col.mu.Lock()
-		got := len(col.msgs)
-		msgs := col.msgs
-		col.mu.Unlock()
-		if got >= n {
-			return msgs[:n], nil
-		}
-		select {
-		case <-col.more:
-		case <-ctx.Done():
-			return nil, fmt.Errorf("%d of %d messages: %w", got, n, ctx.Err())
-		}
-	}
 }
 
 // fail wraps err with the manager (what), the operation and the topic.

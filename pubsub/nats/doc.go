@@ -100,6 +100,52 @@
 // longer than PresenceTTL). Those entries reappear in List without a join
 // being announced. The engine need not re-Track entries periodically.
 //
+// # Clusters
+//
+// Options.URLs may list several servers of one NATS cluster (the client
+// also learns the others from it), and Options.Replicas makes JetStream
+// keep each stream on that many servers, which must all be up to create
+// the streams; with three, the streams survive the loss of any one. Each
+// write is then stored on a majority before it is acknowledged, and:
+//
+//   - Reads go to each stream's leader: direct gets are turned off, since
+//     followers answer them too and may not have applied the newest
+//     records yet (a History right after another node's publish would miss
+//     it, an append would start from a stale newest record).
+//   - Every conditional write carries a message id naming the record it
+//     expects to follow ("<subject>/<stream seq>"), within a 30 s duplicate
+//     window: servers before 2.9.21 check the expected last subject
+//     sequence only before proposing a write, so two concurrent writes
+//     expecting the same record could both be stored (nats-server issue
+//     4320); the leader does track the ids of writes in flight, so the
+//     second is answered as a duplicate and retried like a lost race.
+//     Writes expecting no record carry no id (a purged subject starts from
+//     none again): on those servers two nodes writing a topic's first
+//     record at the same moment may both succeed.
+//   - A stream just created answers nothing until its replicas elected a
+//     leader: creating it waits for one. Concurrent creations of one
+//     stream leave all but one unanswered in JetStream 2.9, so a creation
+//     gives up after half the request timeout and looks the stream up.
+//   - After a reconnect the stream is looked up rather than created again,
+//     so that a lookup answered by the stream's leader is enough.
+//   - The short-lived consumers of scans (long History reads, List, the
+//     expiry checks) are placed by JetStream 2.9 on any server holding the
+//     stream, a dead one included, which then never answers: each attempt
+//     waits 100 ms, then twice as long each time, and an unanswered
+//     consumer is deleted and created again, within the request timeout.
+//   - Time during which a presence manager could neither read the other
+//     nodes' heartbeats nor write its own (a stream without a leader) does
+//     not count toward PresenceTTL.
+//
+// When a server dies, the clients connected to it reconnect to another one
+// at once (the server list is tried in turn before any backoff) and
+// restore their subscriptions; what they miss meanwhile is what any
+// disconnect loses (below). When it led a stream, writes to that stream
+// fail (after RequestTimeout) until the survivors elect a new leader,
+// 5–10 s with nats-server 2.9 after a SIGKILL; when it was the JetStream
+// meta leader, consumers cannot be created (scans fail) until a new one
+// is elected, about 4 s. Reads and writes of the other streams go on.
+//
 // # Faults
 //
 // New, Start and NewPresence succeed while NATS is down: the connection is

@@ -110,7 +110,10 @@ type Options struct {
 	// default, survives a server restart) or "memory".
 	Storage string
 	// Replicas is the number of replicas of each stream in a clustered
-	// JetStream (1 to 5). 0 means 1.
+	// JetStream (1 to 5, at most the number of servers, which all must be
+	// up to create the streams). 0 means 1. With 3 on a three-server
+	// cluster, history and presence survive the loss of any one server;
+	// see "Clusters" in the package documentation.
 	Replicas int
 	// MaxHistorySize caps PublishOptions.HistorySize: a topic never keeps
 	// more messages than this. 0 means DefaultMaxHistorySize.

@@ -53,8 +53,11 @@ type Presence struct {
 	done chan struct{}
 	wg   sync.WaitGroup
 
-	// seen is the loop's record of other managers' heartbeats.
-	seen map[string]observed
+	// seen is the loop's record of other managers' heartbeats; blind is
+	// set by the loop when its last read of them, or its own heartbeat,
+	// failed.
+	seen  map[string]observed
+	blind bool
 }
 
 var (
@@ -122,7 +125,8 @@ func (p *Presence) streamConfig() jetstream.StreamConfig {
 		MaxMsgsPerSubject: 1,
 		Storage:           storage,
 		Replicas:          p.opts.Replicas,
-		AllowDirect:       true,
+		Duplicates:        duplicates(p.opts.Replicas),
+		AllowDirect:       allowDirect(p.opts.Replicas),
 	}
 }
 

@@ -51,6 +51,9 @@ func (p *Presence) loop() {
 		}
 		if forced || time.Since(lastBeat) >= beatEvery {
 			if err := p.withTimeout(ctx, p.beat); err != nil {
+				// Other nodes probably cannot write theirs either (the
+				// stream has no leader): do not count this time.
+				p.blind = true
 				p.log.Warn("presence heartbeat failed", zap.Error(err))
 			} else {
 				lastBeat = time.Now()
@@ -183,7 +186,11 @@ type heartbeat struct {
 
 // expireDead reads every node's heartbeat and claims those of nodes that
 // closed, or whose heartbeat has not changed for PresenceTTL (as timed
-// here, so that clocks need not agree).
+// here, so that clocks need not agree). Only time during which this node
+// could read the heartbeats and write its own counts: after a failed read
+// or heartbeat (the stream had no leader while JetStream elected a new
+// one, say, so no node could write its heartbeat either) every heartbeat
+// is timed afresh.
 func (p *Presence) expireDead(ctx context.Context) error {
 	beats := make(map[string]heartbeat)
 	err := p.c.scan(ctx, p.names.heartbeats(), true, 0, func(subject string, seq uint64, data []byte) {
@@ -195,9 +202,17 @@ func (p *Presence) expireDead(ctx context.Context) error {
 		beats[r.owner] = heartbeat{seq: seq, r: r}
 	})
 	if err != nil {
+		p.blind = true
 		return err
 	}
 	now := time.Now()
+	if p.blind {
+		p.blind = false
+		for owner, o := range p.seen {
+			o.at = now
+			p.seen[owner] = o
+		}
+	}
 	for owner := range p.seen {
 		if _, ok := beats[owner]; !ok {
 			delete(p.seen, owner)

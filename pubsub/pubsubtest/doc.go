@@ -21,4 +21,8 @@
 // done; the factory registers the cleanup of anything else it creates
 // (databases, key prefixes) with t.Cleanup. RunCluster checks brokers and
 // presence managers that share one backend, as several nodes do.
+//
+// Server runs a broker server private to one test; NATSCluster runs
+// several nats-servers as one JetStream cluster, whose servers a test may
+// kill and restart to check failover.
 package pubsubtest

@@ -29,9 +29,10 @@ type Broker struct {
 	hmu        sync.Mutex
 	delivering bool
 
-	subs subscriptions
-	stop chan struct{} // closed by Close to stop run
-	done chan struct{} // closed when run has returned
+	subs   subscriptions
+	shards shards        // sharded subscriptions (cluster only)
+	stop   chan struct{} // closed by Close to stop run
+	done   chan struct{} // closed when run has returned
 }
 
 var _ pubsub.Broker = (*Broker)(nil)
@@ -44,7 +45,7 @@ func New(opts Options) (*Broker, error) {
 	}
 	return &Broker{
 		cfg:  cfg,
-		keys: keys{prefix: cfg.KeyPrefix},
+		keys: keys{prefix: cfg.KeyPrefix, sharded: cfg.sharded()},
 		log:  cfg.Logger.With(zap.String("component", "redis broker")),
 		life: pubsub.NewLifecycle("redisbroker: "),
 		subs: subscriptions{topics: make(map[string]*subTopic)},
@@ -67,6 +68,17 @@ func (b *Broker) Start(h pubsub.Handler) error {
 		b.delivering = true
 		b.hmu.Unlock()
 		b.stop, b.done = make(chan struct{}), make(chan struct{})
+		if b.cfg.sharded() {
+			// One subscription loop per topic (subscriber_sharded.go).
+			b.shards.ctx, b.shards.cancel = context.WithCancel(context.Background())
+			go func() {
+				defer close(b.done)
+				<-b.stop
+				b.shards.cancel()
+				b.shards.wg.Wait()
+			}()
+			return nil
+		}
 		first := b.connect()
 		go b.run(first)
 		return nil
@@ -81,6 +93,9 @@ func (b *Broker) Subscribe(ctx context.Context, topic string) error {
 	if err := b.life.Check("subscribe", topic); err != nil {
 		return err
 	}
+	if b.cfg.sharded() {
+		return b.subscribeSharded(ctx, topic)
+	}
 	return b.subscribe(ctx, topic)
 }
 
@@ -89,6 +104,10 @@ func (b *Broker) Subscribe(ctx context.Context, topic string) error {
 func (b *Broker) Unsubscribe(ctx context.Context, topic string) error {
 	if err := b.life.Check("unsubscribe", topic); err != nil {
 		return err
+	}
+	if b.cfg.sharded() {
+		b.unsubscribeSharded(topic)
+		return nil
 	}
 	b.unsubscribe(ctx, topic)
 	return nil
@@ -109,7 +128,7 @@ func (b *Broker) Publish(ctx context.Context, m *pubsub.Message, opts pubsub.Pub
 		m.Position = pubsub.Position{}
 		env := appendEnvelope(make([]byte, 0, envelopeSize(m)), m)
 		cctx, cancel := b.cfg.callCtx(ctx)
-		err := b.client.Do(cctx, b.client.B().Publish().Channel(b.keys.channel(m.Topic)).Message(rueidis.BinaryString(env)).Build()).Error()
+		err := b.client.Do(cctx, b.publishCmd(m.Topic, env)).Error()
 		cancel()
 		if err != nil {
 			return pubsub.Position{}, b.fail(ctx, "publish", m.Topic, err)
@@ -125,6 +144,7 @@ func (b *Broker) Publish(ctx context.Context, m *pubsub.Message, opts pubsub.Pub
 		strconv.Itoa(size),
 		strconv.FormatInt(millis(opts.HistoryTTL), 10),
 		newEpoch(),
+		b.publishVerb(),
 	}
 	cctx, cancel := b.cfg.callCtx(ctx)
 	res := publishScript.Exec(cctx, b.client, keys, args)
@@ -260,8 +280,7 @@ func (b *Broker) deliver(rm rueidis.PubSubMessage) {
 		b.log.Warn("dropping undecodable message", zap.String("channel", rm.Channel), zap.Error(err))
 		return
 	}
-	if p := b.keys.prefix; len(rm.Channel) != len(p)+len(m.Topic) ||
-		!strings.HasPrefix(rm.Channel, p) || !strings.HasSuffix(rm.Channel, m.Topic) {
+	if !b.keys.isChannel(rm.Channel, m.Topic) {
 		b.log.Warn("dropping message of another topic", zap.String("channel", rm.Channel), zap.String("topic", m.Topic))
 		return
 	}
@@ -270,6 +289,24 @@ func (b *Broker) deliver(rm rueidis.PubSubMessage) {
 		b.handler(m)
 	}
 	b.hmu.Unlock()
+}
+
+// publishVerb is the command that broadcasts: SPUBLISH (sharded pub/sub)
+// on a cluster, so that a publish touches only the topic's shard, else
+// PUBLISH.
+func (b *Broker) publishVerb() string {
+	if b.cfg.sharded() {
+		return "SPUBLISH"
+	}
+	return "PUBLISH"
+}
+
+// publishCmd broadcasts env on topic's channel, without history.
+func (b *Broker) publishCmd(topic string, env []byte) rueidis.Completed {
+	if b.cfg.sharded() {
+		return b.client.B().Spublish().Channel(b.keys.channel(topic)).Message(rueidis.BinaryString(env)).Build()
+	}
+	return b.client.B().Publish().Channel(b.keys.channel(topic)).Message(rueidis.BinaryString(env)).Build()
 }
 
 // fail wraps the error of a Redis call, reporting ErrClosed when the

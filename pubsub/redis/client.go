@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"math/rand/v2"
+	"strings"
 	"time"
 
 	"github.com/redis/rueidis"
@@ -29,7 +30,7 @@ func newClient(cfg *config, what string, cs *conns) (rueidis.Client, error) {
 	}
 	if err != nil {
 		cfg.Logger.Error("redis unreachable; serving local traffic only until it is back, retrying",
-			zap.String("component", what), zap.String("addr", cfg.client.InitAddress[0]), zap.Error(err))
+			zap.String("component", what), zap.String("redis", cfg.where()), zap.Error(err))
 	}
 	return c, nil
 }
@@ -75,14 +76,55 @@ func (b *backoff) delay() time.Duration {
 // reset starts over from min.
 func (b *backoff) reset() { b.next = 0 }
 
-// keys builds key and channel names.
-type keys struct{ prefix string }
+// keys builds key and channel names; see the package documentation for
+// the layout.
+type keys struct {
+	prefix  string
+	sharded bool // channels carry the topic's hash tag (Redis Cluster)
+}
 
-func (k keys) channel(topic string) string      { return k.prefix + topic }
-func (k keys) historyMeta(topic string) string  { return k.prefix + "hm:" + topic }
-func (k keys) historyStrm(topic string) string  { return k.prefix + "hs:" + topic }
-func (k keys) presenceHash(topic string) string { return k.prefix + "pe:" + topic }
-func (k keys) presenceDead(topic string) string { return k.prefix + "pd:" + topic }
-func (k keys) presenceIndex() string            { return k.prefix + "pi" }
-func (k keys) sweepClock() string               { return k.prefix + "psc" }
-func (k keys) sweepGrace() string               { return k.prefix + "psg" }
+// tagged returns prefix{topic}suffix: every key of a topic shares the
+// hash tag {topic}, hence one hash slot. A topic that starts with "}"
+// would make an empty tag (no tag: each key on its own slot), so such
+// topics are keyed prefix#{x}topic suffix instead, all on the slot of "x".
+func (k keys) tagged(topic, suffix string) string {
+	if strings.HasPrefix(topic, "}") {
+		return k.prefix + "#{x}" + topic + suffix
+	}
+	return k.prefix + "{" + topic + "}" + suffix
+}
+
+// channel is the pub/sub channel of topic: prefix+topic for classic
+// pub/sub, the tagged name for sharded pub/sub.
+func (k keys) channel(topic string) string {
+	if k.sharded {
+		return k.tagged(topic, "")
+	}
+	return k.prefix + topic
+}
+
+// isChannel reports whether ch is topic's channel, without allocating.
+func (k keys) isChannel(ch, topic string) bool {
+	rest, ok := strings.CutPrefix(ch, k.prefix)
+	if !ok {
+		return false
+	}
+	if !k.sharded {
+		return rest == topic
+	}
+	if strings.HasPrefix(topic, "}") {
+		rest, ok = strings.CutPrefix(rest, "#{x}")
+		return ok && rest == topic
+	}
+	return len(rest) == len(topic)+2 && rest[0] == '{' && rest[len(rest)-1] == '}' && rest[1:len(rest)-1] == topic
+}
+
+func (k keys) historyMeta(topic string) string  { return k.tagged(topic, ":hm") }
+func (k keys) historyStrm(topic string) string  { return k.tagged(topic, ":hs") }
+func (k keys) presenceHash(topic string) string { return k.tagged(topic, ":pe") }
+func (k keys) presenceDead(topic string) string { return k.tagged(topic, ":pd") }
+
+// The keys shared by all topics share the tag {presence}.
+func (k keys) presenceIndex() string { return k.prefix + "{presence}:pi" }
+func (k keys) sweepClock() string    { return k.prefix + "{presence}:psc" }
+func (k keys) sweepGrace() string    { return k.prefix + "{presence}:psg" }

@@ -15,8 +15,9 @@
 //
 // # Broadcast
 //
-// A node subscribes to a topic's channel (KeyPrefix + topic) only while it
-// has local subscribers: Subscribe's count going from 0 to 1 sends
+// A node subscribes to a topic's channel (KeyPrefix + topic; on a Redis
+// Cluster the sharded channel KeyPrefix{topic}) only while it has local
+// subscribers: Subscribe's count going from 0 to 1 sends
 // SUBSCRIBE, Unsubscribe's going from 1 to 0 sends UNSUBSCRIBE, so a node
 // receives only the topics it serves (no firehose). All subscriptions of
 // a node share one dedicated connection, whose reading goroutine decodes
@@ -24,9 +25,41 @@
 // time, in the order Redis published them. The Handler must not block, or
 // it stalls every topic's delivery.
 //
+// On a Redis Cluster broadcasts use sharded pub/sub (SPUBLISH,
+// SSUBSCRIBE): a publish reaches only the shard owning the topic's slot,
+// instead of every node of the cluster as PUBLISH does. Each subscribed
+// topic has a loop that keeps its SSUBSCRIBE on that shard (rueidis keeps
+// one pub/sub connection per node for all of them) and subscribes again
+// when the shard's connection is lost, its master changes or the slot
+// moves. Messages of different shards reach the Handler one at a time
+// too, in publish order per topic. Per-socket topics (disconnect by id)
+// and per-node topics (LongPoll relays) are topics like any other, routed
+// to their own slot.
+//
 // A message is encoded once per Publish into a compact binary envelope
 // (topic, event, payload, binary flag, exclude, node, position); the same
 // bytes are stored in the history stream and published.
+//
+// # Keys
+//
+// Every key of a topic carries the hash tag {topic}, so a topic's keys
+// share one hash slot and every script runs on one shard:
+//
+//	<prefix>{<topic>}:hm   history meta (hash: epoch, seq, replication ID)
+//	<prefix>{<topic>}:hs   history stream
+//	<prefix>{<topic>}:pe   presence entries (hash)
+//	<prefix>{<topic>}:pd   presence deadlines (sorted set)
+//	<prefix>{presence}:pi  topics by earliest presence deadline
+//	<prefix>{presence}:psc, :psg  sweep clock and grace
+//
+// (a topic that starts with "}" is keyed <prefix>#{x}<topic>:..., all such
+// topics on one slot). The layout is the same on a single server, Sentinel
+// and Cluster. It replaced "<prefix>hm:<topic>" and the like: history and
+// presence written by an older version are not read (a new epoch for
+// every topic, and presences come back within PresenceTTL/3 as nodes
+// refresh); the classic channel name KeyPrefix + topic is unchanged, so
+// old and new nodes still broadcast to each other during a rolling
+// upgrade on a single server.
 //
 // # History
 //
@@ -37,7 +70,13 @@
 // envelope with its position, atomically: Seq order is delivery order on
 // every node. The epoch is random and chosen whenever the stream is
 // created, so it changes whenever the stream was lost (expired, dropped by
-// a Publish without history, or lost with Redis's data). History runs one
+// a Publish without history, or lost with Redis's data), and whenever
+// the server's replication ID changed since the topic's last write: a
+// replica was promoted, or the server restarted without a clean shutdown.
+// Replication and fsync are asynchronous, so writes acknowledged just
+// before may be missing; a new epoch makes a client's older position
+// report Recovered false instead of naming a different message with a
+// reused Seq. History runs one
 // script that creates a missing stream, drops expired entries and selects
 // messages exactly like the in-memory broker, including Recovered.
 //
@@ -45,7 +84,9 @@
 //
 // A topic's entries live in a hash (id -> entry) and a sorted set
 // (id -> expiry deadline, Redis server time); a further sorted set indexes
-// the topics by their earliest deadline. Track writes an entry with a
+// the topics by their earliest deadline. The index is on another slot
+// than the topics, so it is kept by separate calls in an order that
+// never leaves an entry out of it (see scripts.go). Track writes an entry with a
 // deadline PresenceTTL ahead and keeps a copy on the node, which re-tracks
 // all its entries every PresenceTTL/3 (this also restores them after
 // Redis lost its data). Every node sweeps: a script removes expired
@@ -93,6 +134,31 @@
 //     when it is back it tracks them again silently, so other nodes'
 //     clients do not see them again until the next presence_state.
 //
-// Redis Sentinel and Redis Cluster are not supported: the scripts touch
-// keys of several topics and the pub/sub channels are not sharded.
+// # Sentinel and Cluster
+//
+// With Options.Sentinel the client asks the sentinels for the master,
+// follows +switch-master events and re-checks every 5s. With
+// Options.Cluster it learns the slot map from any node and follows MOVED
+// redirections and failovers (slot map refreshed every 5s and on errors).
+// When a master dies:
+//
+//   - Sentinel: nothing is served until a sentinel promotes the replica,
+//     down-after-milliseconds plus the election and promotion (1.5-1.9s
+//     with down-after 500ms in the tests); Publish, History and presence
+//     calls fail with ErrUnavailable meanwhile, and the pub/sub connection
+//     reconnects to the new master and restores every subscription.
+//   - Cluster: only the topics of the dead master's slots are affected,
+//     for cluster-node-timeout plus the replica's election (2.3-2.6s with
+//     a 1000ms timeout in the tests), if cluster-require-full-coverage is
+//     off (with it on, the whole cluster refuses commands meanwhile).
+//     The topics' sharded subscriptions are restored on the new master.
+//   - Broadcasts published during the promotion are lost (the publish
+//     fails) or, if they reached the new master before a node had
+//     subscribed there again, not delivered to that node: at most once,
+//     never twice. Writes the old master acknowledged but had not yet
+//     replicated are lost; every topic written on the old master gets a
+//     new epoch on the new one, so a catch-up from an older position
+//     reports Recovered false instead of a silent gap or a repeat.
+//   - Presence entries lost with unreplicated writes come back at the next
+//     refresh (PresenceTTL/3); a sweep pause follows the outage as above.
 package redisbroker

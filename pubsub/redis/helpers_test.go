@@ -33,8 +33,10 @@ func requireRedis(t testing.TB, addr string) {
 
 // testEnv is one test's namespace on a Redis server.
 type testEnv struct {
-	url    string
-	prefix string
+	url      string
+	prefix   string
+	sentinel []string // sentinel addresses instead of url
+	cluster  []string // cluster node addresses instead of url
 }
 
 // newEnv returns a namespace on the shared server whose keys are deleted
@@ -54,6 +56,8 @@ func newEnv(t testing.TB) testEnv {
 func (env testEnv) options(t testing.TB) Options {
 	return Options{
 		URL:            env.url,
+		Sentinel:       SentinelOptions{Addrs: env.sentinel, MasterName: sentinelName(env.sentinel)},
+		Cluster:        ClusterOptions{Addrs: env.cluster},
 		KeyPrefix:      env.prefix,
 		DialTimeout:    time.Second,
 		CommandTimeout: time.Second,

@@ -56,7 +56,7 @@ func NewPresence(opts Options) (*Presence, error) {
 	}
 	p := &Presence{
 		cfg:  cfg,
-		keys: keys{prefix: cfg.KeyPrefix},
+		keys: keys{prefix: cfg.KeyPrefix, sharded: cfg.sharded()},
 		log:  cfg.Logger.With(zap.String("component", "redis presence")),
 		own:  make(map[string]*ownTopic),
 		life: pubsub.NewStartedLifecycle("redisbroker: presence "),
@@ -95,7 +95,7 @@ func (p *Presence) Track(ctx context.Context, topic string, e pubsub.PresenceEnt
 	ot.mu.Lock()
 	defer ot.mu.Unlock()
 	cctx, cancel := p.cfg.callCtx(ctx)
-	err = trackScript.Exec(cctx, p.client, p.presenceKeys(topic), p.trackArgs(topic, e.ID, enc)).Error()
+	err = p.write(cctx, []entryWrite{{topic, []string{e.ID, enc}}})
 	cancel()
 	if err != nil {
 		return p.fail(ctx, "track", topic, err)
@@ -120,7 +120,7 @@ func (p *Presence) Untrack(ctx context.Context, topic, id string) error {
 	defer ot.mu.Unlock()
 	delete(ot.entries, id)
 	cctx, cancel := p.cfg.callCtx(ctx)
-	err = untrackScript.Exec(cctx, p.client, p.presenceKeys(topic)[:2], []string{id}).Error()
+	err = untrackScript.Exec(cctx, p.client, p.presenceKeys(topic), []string{id}).Error()
 	cancel()
 	if err != nil {
 		return p.fail(ctx, "untrack", topic, err)
@@ -207,18 +207,59 @@ func (p *Presence) release(topic string, ot *ownTopic) {
 	}
 }
 
-// presenceKeys returns the keys of trackScript for topic.
+// presenceKeys returns the keys of one topic's presence: the entries
+// hash and the deadlines zset.
 func (p *Presence) presenceKeys(topic string) []string {
-	return []string{p.keys.presenceHash(topic), p.keys.presenceDead(topic), p.keys.presenceIndex()}
+	return []string{p.keys.presenceHash(topic), p.keys.presenceDead(topic)}
 }
 
-// trackArgs returns the arguments of trackScript for entries given as id,
-// encoded entry pairs.
-func (p *Presence) trackArgs(topic string, pairs ...string) []string {
+// entryWrite is one trackScript call: entries of a topic as id, encoded
+// entry pairs.
+type entryWrite struct {
+	topic string
+	pairs []string
+}
+
+// write stores entries with a fresh deadline and keeps the topic index
+// right (see scripts.go): the index scores of the topics are lowered
+// first, then the entries written, then the topics whose deadlines zset
+// the write created get their exact score.
+func (p *Presence) write(ctx context.Context, writes []entryWrite) error {
+	if len(writes) == 0 {
+		return nil
+	}
 	ttl := millis(p.cfg.PresenceTTL)
-	args := make([]string, 0, 3+len(pairs))
-	args = append(args, topic, strconv.FormatInt(ttl, 10), strconv.FormatInt(3*ttl+millis(time.Minute), 10))
-	return append(args, pairs...)
+	index := p.keys.presenceIndex()
+	topics := make([]string, 0, 1+len(writes))
+	topics = append(topics, strconv.FormatInt(ttl, 10))
+	execs := make([]rueidis.LuaExec, len(writes))
+	for i, w := range writes {
+		if i == 0 || w.topic != writes[i-1].topic {
+			topics = append(topics, w.topic)
+		}
+		args := make([]string, 0, 2+len(w.pairs))
+		args = append(args, strconv.FormatInt(ttl, 10), strconv.FormatInt(3*ttl+millis(time.Minute), 10))
+		execs[i] = rueidis.LuaExec{Keys: p.presenceKeys(w.topic), Args: append(args, w.pairs...)}
+	}
+	if err := indexScript.Exec(ctx, p.client, []string{index}, topics).Error(); err != nil {
+		return err
+	}
+	zadd := p.client.B().Zadd().Key(index).ScoreMember()
+	created := 0
+	for i, res := range trackScript.ExecMulti(ctx, p.client, execs...) {
+		out, err := res.AsIntSlice()
+		if err != nil {
+			return err
+		}
+		if len(out) == 2 && out[1] == 1 {
+			zadd = zadd.ScoreMember(float64(out[0]), writes[i].topic)
+			created++
+		}
+	}
+	if created == 0 {
+		return nil
+	}
+	return p.client.Do(ctx, zadd.Build()).Error()
 }
 
 // fail wraps the error of a Redis call and notes connection failures.

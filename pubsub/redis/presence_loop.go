@@ -97,29 +97,24 @@ func (p *Presence) refreshBatch(batch []ownRef) error {
 			r.ot.mu.Unlock()
 		}
 	}()
-	var execs []rueidis.LuaExec
+	var writes []entryWrite
 	for _, r := range batch {
 		pairs := make([]string, 0, 2*min(len(r.ot.entries), refreshEntries))
 		for id, enc := range r.ot.entries {
 			pairs = append(pairs, id, enc)
 			if len(pairs) == 2*refreshEntries {
-				execs = append(execs, rueidis.LuaExec{Keys: p.presenceKeys(r.topic), Args: p.trackArgs(r.topic, pairs...)})
-				pairs = pairs[:0]
+				writes = append(writes, entryWrite{r.topic, pairs})
+				pairs = make([]string, 0, 2*refreshEntries)
 			}
 		}
 		if len(pairs) > 0 {
-			execs = append(execs, rueidis.LuaExec{Keys: p.presenceKeys(r.topic), Args: p.trackArgs(r.topic, pairs...)})
+			writes = append(writes, entryWrite{r.topic, pairs})
 		}
-	}
-	if len(execs) == 0 {
-		return nil
 	}
 	ctx, cancel := p.cfg.callCtx(context.Background())
 	defer cancel()
-	for _, res := range trackScript.ExecMulti(ctx, p.client, execs...) {
-		if err := res.Error(); err != nil {
-			return p.fail(context.Background(), "refresh", "", err)
-		}
+	if err := p.write(ctx, writes); err != nil {
+		return p.fail(context.Background(), "refresh", "", err)
 	}
 	return nil
 }
@@ -167,30 +162,30 @@ func (p *Presence) sweep() error {
 	graceMs := strconv.FormatInt(millis(ttl/2), 10)
 	for range sweepRounds {
 		ctx, cancel := p.cfg.callCtx(context.Background())
-		topics, err := dueScript.Exec(ctx, p.client, dueKeys, []string{strconv.Itoa(sweepTopics), gap, graceMs}).AsStrSlice()
+		due, err := dueScript.Exec(ctx, p.client, dueKeys, []string{strconv.Itoa(sweepTopics), gap, graceMs}).AsStrSlice()
 		cancel()
 		if err != nil {
 			return p.fail(context.Background(), "sweep", "", err)
 		}
-		if len(topics) == 0 {
+		if len(due) < 2 {
 			return nil
 		}
-		execs := make([]rueidis.LuaExec, len(topics))
-		for i, topic := range topics {
-			execs[i] = rueidis.LuaExec{
-				Keys: append(p.presenceKeys(topic), clock, grace),
-				Args: []string{topic, strconv.Itoa(sweepEntries), gap, graceMs},
-			}
+		topics := make([]string, 0, len(due)/2)
+		execs := make([]rueidis.LuaExec, 0, len(due)/2)
+		for i := 0; i+1 < len(due); i += 2 {
+			topics = append(topics, due[i])
+			execs = append(execs, rueidis.LuaExec{Keys: p.presenceKeys(due[i]), Args: []string{strconv.Itoa(sweepEntries)}})
 		}
 		ctx, cancel = p.cfg.callCtx(context.Background())
 		results := sweepScript.ExecMulti(ctx, p.client, execs...)
 		cancel()
+		reindex := make([]rueidis.LuaExec, 0, len(topics))
 		for i, res := range results {
 			arr, err := res.ToArray()
-			if err != nil {
+			if err != nil || len(arr) == 0 {
 				return p.fail(context.Background(), "sweep", topics[i], err)
 			}
-			for j := 0; j+1 < len(arr); j += 2 {
+			for j := 1; j+1 < len(arr); j += 2 {
 				id, err1 := arr[j].ToString()
 				enc, err2 := arr[j+1].ToString()
 				if err1 != nil || err2 != nil {
@@ -198,7 +193,23 @@ func (p *Presence) sweep() error {
 				}
 				p.expired(topics[i], id, enc)
 			}
+			earliest, err := arr[0].AsInt64()
+			if err != nil {
+				return p.fail(context.Background(), "sweep", topics[i], err)
+			}
+			reindex = append(reindex, rueidis.LuaExec{
+				Keys: []string{p.keys.presenceIndex()},
+				Args: []string{topics[i], due[2*i+1], strconv.FormatInt(earliest, 10)},
+			})
 		}
+		ctx, cancel = p.cfg.callCtx(context.Background())
+		for i, res := range reindexScript.ExecMulti(ctx, p.client, reindex...) {
+			if err := res.Error(); err != nil {
+				cancel()
+				return p.fail(context.Background(), "sweep", topics[i], err)
+			}
+		}
+		cancel()
 		if len(topics) < sweepTopics {
 			return nil
 		}
@@ -226,7 +237,7 @@ func (p *Presence) expired(topic, id, enc string) {
 		mine, ok := ot.entries[id]
 		if ok {
 			ctx, cancel := p.cfg.callCtx(context.Background())
-			err = trackScript.Exec(ctx, p.client, p.presenceKeys(topic), p.trackArgs(topic, id, mine)).Error()
+			err = p.write(ctx, []entryWrite{{topic, []string{id, mine}}})
 			cancel()
 		}
 		ot.mu.Unlock()

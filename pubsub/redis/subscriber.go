@@ -33,6 +33,7 @@ type subTopic struct {
 	op    sync.Mutex // serializes the topic's SUBSCRIBE and UNSUBSCRIBE
 	refs  int        // Subscribe calls not yet undone; guarded by subscriptions.mu
 	users int        // calls holding this subTopic; guarded by subscriptions.mu
+	shard *shardSub  // the sharded subscription (cluster only); guarded by op
 }
 
 // subConn is one pub/sub connection.
