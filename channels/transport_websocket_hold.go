@@ -15,69 +15,75 @@ import (
 // they have all run (or once the runtime's monitor polls the network, every
 // 10 ms).
 //
-// The writers detect that from their backlog: writer goroutines started
-// but not yet running. The server is saturated by its writes when a round
-// of writers (a backlog, from empty to empty again) begins less than
-// drainGap after the last round drained (the next publish was waiting for
-// the writers), or when the backlog has not been empty for lagGap (the
-// writers fall behind). Writers blocked in a write to a slow peer are not
-// in the backlog. Then a writer starting a batch first holds, until the
-// end of the current hold epoch (at most holdTime; one epoch, and one
+// The writers detect that: the server is saturated by its writes when a
+// round of writers (from none running to none running again) begins less
+// than drainGap after the last round ended: the next publish was waiting
+// for the writers. The batches that begin within fanoutWindow of the
+// round's start (the rest of that publish's fan-out) share the verdict;
+// later ones, of the next publishes, do not, so that a round lengthened by
+// its own hold does not make the next publish hold too. A writer blocked in
+// a write to a slow peer keeps its round going, which only means no hold.
+// A writer starting a batch on a saturated server first holds, until
+// the end of the current hold epoch (at most holdTime; one epoch, and one
 // timer, shared by all sockets), so that the publisher runs meanwhile and
 // the frames it publishes join the batch; a socket keeps holding while its
-// holds gather frames. A server that is idle between publishes (100
-// messages per second to a thousand sockets leave it idle most of each
-// 10 ms) never holds, and a socket whose last batch began idleGap or more
-// ago never holds either, so latency at low rates is unchanged. As with
-// the write delay, a close frame, the end of the write side, or a batch of
-// flushFrames frames or half the byte budget end the hold at once.
+// holds gather at least two frames each (more than one frame per holdTime).
+// A server that is idle between publishes (100 messages per second to a
+// thousand sockets leave it idle part of each 10 ms) does not hold, and a
+// socket whose last batch began idleGap or more ago never holds, so latency
+// at low rates is unchanged. As with the write delay, a close frame, the
+// end of the write side, or a batch of flushFrames frames or half the byte
+// budget end the hold at once.
 
 const (
 	// holdTime is the longest a busy socket's writer holds its batch.
-	holdTime = time.Millisecond
+	holdTime = 5 * time.Millisecond
 	// drainGap: a round of writers that begins less than this after the
-	// last one drained marks the server as saturated by its writes.
-	drainGap = time.Millisecond
-	// lagGap: a writer backlog that has not been empty for this long
-	// marks the server as saturated too.
-	lagGap = 2 * time.Millisecond
+	// last one ended marks the server as saturated by its writes.
+	drainGap = 500 * time.Microsecond
+	// fanoutWindow: batches that begin this soon after their round began
+	// belong to the same fan-out and share its verdict.
+	fanoutWindow = time.Millisecond
 	// idleGap: a socket whose last batch began this long ago never holds.
 	idleGap = 50 * time.Millisecond
+	// keepGathered is how many frames a hold must gather for the socket's
+	// next batch to hold again.
+	keepGathered = 2
 )
 
-// The writer backlog of all send queues, in monoNow units. Updates from
+// The writer goroutines of all send queues, in monoNow units. Updates from
 // several cores may interleave (a reader may see the count of one round
 // with the times of another): the verdict is a hint, and a wrong one costs
 // one hold or one missed hold.
 var (
-	backlog        atomic.Int64 // writer goroutines started, not yet running
-	backlogSince   atomic.Int64 // when the backlog last became non-empty
-	backlogDrained atomic.Int64 // when it last became empty (0: never)
-	roundSaturated atomic.Bool  // the current round began right after the last drained
+	writers        atomic.Int64 // writer goroutines started, not yet exited
+	drainedAt      atomic.Int64 // when writers last dropped to zero (0: never)
+	roundStart     atomic.Int64 // when the current round began
+	roundSaturated atomic.Bool  // the current round began right after the last ended
 )
 
 // saturated reports whether, at t, the server is saturated by its writes.
 func saturated(t time.Duration) bool {
-	if backlog.Load() == 0 {
-		d := backlogDrained.Load()
+	if writers.Load() == 0 {
+		d := drainedAt.Load()
 		return d != 0 && t-time.Duration(d) < drainGap
 	}
-	return roundSaturated.Load() || t-time.Duration(backlogSince.Load()) > lagGap
+	return roundSaturated.Load() && t-time.Duration(roundStart.Load()) < fanoutWindow
 }
 
-// writerStarted counts a writer goroutine started at t into the backlog.
+// writerStarted counts a writer goroutine started at t.
 func writerStarted(t time.Duration) {
-	if backlog.Load() == 0 {
+	if writers.Load() == 0 {
 		roundSaturated.Store(saturated(t))
-		backlogSince.Store(int64(t))
+		roundStart.Store(int64(t))
 	}
-	backlog.Add(1)
+	writers.Add(1)
 }
 
-// writerRunning takes a writer that begins to run out of the backlog.
-func writerRunning() {
-	if backlog.Add(-1) == 0 {
-		backlogDrained.Store(int64(monoNow()))
+// writerExited counts a writer goroutine out.
+func writerExited() {
+	if writers.Add(-1) == 0 {
+		drainedAt.Store(int64(monoNow()))
 	}
 }
 
@@ -159,6 +165,6 @@ func (q *sendQueue) hold() {
 	}
 
 	q.mu.Lock()
-	q.gathered = len(q.pending) > queued
+	q.gathered = len(q.pending)-queued >= keepGathered
 	q.mu.Unlock()
 }

@@ -270,7 +270,7 @@ func (q *sendQueue) startLocked() {
 // join the first batch; frames queued while a batch is written follow at
 // once.
 func (q *sendQueue) run() {
-	writerRunning()
+	defer writerExited()
 	if q.writeDelay > 0 {
 		q.wait()
 	} else {

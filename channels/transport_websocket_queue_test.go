@@ -413,7 +413,7 @@ func TestSendQueueHoldEnds(t *testing.T) {
 // before (the publisher was waiting for the writers).
 func TestSendQueueBusyDecision(t *testing.T) {
 	sc, _ := tcpPair(t)
-	defer backlogDrained.Store(backlogDrained.Load())
+	defer drainedAt.Store(drainedAt.Load())
 	for _, tt := range []struct {
 		name      string
 		batchAt   time.Duration // relative to now; 0: no batch yet
@@ -436,9 +436,9 @@ func TestSendQueueBusyDecision(t *testing.T) {
 		// A drain an hour ahead is always less than drainGap before now;
 		// one an hour ago never is.
 		if tt.saturated {
-			backlogDrained.Store(int64(monoNow() + time.Hour))
+			drainedAt.Store(int64(monoNow() + time.Hour))
 		} else {
-			backlogDrained.Store(int64(monoNow() - time.Hour))
+			drainedAt.Store(int64(monoNow() - time.Hour))
 		}
 		q.mu.Lock()
 		if tt.batchAt != 0 {
@@ -455,46 +455,43 @@ func TestSendQueueBusyDecision(t *testing.T) {
 }
 
 // waitNoBacklog waits until no writer goroutine of an earlier test is
-// waiting to run, so that the backlog's verdict is the test's own.
+// running, so that the saturation verdict is the test's own.
 func waitNoBacklog(t *testing.T) {
 	t.Helper()
-	for backlog.Load() != 0 {
+	for writers.Load() != 0 {
 		time.Sleep(time.Millisecond)
 	}
 }
 
-// The writer backlog marks the server as saturated when a round of
-// writers begins right after the last one drained, or when it has not
-// drained for lagGap.
-func TestWriterBacklogSaturation(t *testing.T) {
+// The writers mark the server as saturated when a round of writers begins
+// right after the last one ended; the rest of that fan-out shares the
+// verdict, later publishes do not.
+func TestWriterSaturation(t *testing.T) {
 	waitNoBacklog(t)
-	defer backlogDrained.Store(backlogDrained.Load())
+	defer drainedAt.Store(drainedAt.Load())
 	base := monoNow()
-	backlogDrained.Store(int64(base))
+	drainedAt.Store(int64(base))
 	if !saturated(base + drainGap/2) {
-		t.Error("a batch right after the drain: not saturated")
+		t.Error("a batch right after the last round: not saturated")
 	}
 	if saturated(base + 2*drainGap) {
-		t.Error("a batch well after the drain: saturated")
+		t.Error("a batch well after the last round: saturated")
 	}
 
-	// A round that begins right after the drain is saturated throughout.
-	writerStarted(base + drainGap/2)
-	if !saturated(base + drainGap/2 + time.Microsecond) {
-		t.Error("later batches of a round that began right after the drain: not saturated")
-	}
-	writerRunning()
-
-	// A round that begins long after the drain is saturated only once
-	// its backlog has lasted lagGap.
-	backlogDrained.Store(int64(base))
-	start := base + time.Hour
+	start := base + drainGap/2
 	writerStarted(start)
-	if saturated(start + lagGap/2) {
-		t.Error("a young backlog: saturated")
+	if !saturated(start + fanoutWindow/2) {
+		t.Error("the rest of a fan-out that began right after the last round: not saturated")
 	}
-	if !saturated(start + 2*lagGap) {
-		t.Error("a backlog older than lagGap: not saturated")
+	if saturated(start + 2*fanoutWindow) {
+		t.Error("a later publish in a round lengthened by its hold: saturated")
 	}
-	writerRunning()
+	writerExited()
+
+	drainedAt.Store(int64(base))
+	writerStarted(base + time.Hour)
+	if saturated(base + time.Hour + fanoutWindow/2) {
+		t.Error("a fan-out that began long after the last round: saturated")
+	}
+	writerExited()
 }

@@ -51,6 +51,8 @@ type config struct {
 	publish     bool        // fanout: false subscribes only (see fanout_subscribe.go)
 	readyFile   string      // fanout -publish=false: created once every subscriber joined
 	latencyOut  string      // fanout: write the latency histogram to this file
+	deflate     bool        // -deflate: offer permessage-deflate
+	payload     string      // -payload: pad, chat or diff (payload_json.go)
 }
 
 // defaultURL and defaultAPI are the -url and -api defaults per protocol:
@@ -126,6 +128,8 @@ func newFlagSet(cfg *config) *flag.FlagSet {
 	fs.BoolVar(&cfg.insecure, "insecure", false, "skip TLS certificate verification for wss:// and https://")
 	fs.BoolVar(&cfg.publish, "publish", true, "fanout: publish; false only subscribes and waits up to -drain for -messages sent by another process")
 	fs.StringVar(&cfg.readyFile, "ready-file", "", "fanout -publish=false: create this file once every subscriber has joined")
+	fs.BoolVar(&cfg.deflate, "deflate", false, "offer permessage-deflate on every WebSocket (compressed frames are inflated as they are read)")
+	fs.StringVar(&cfg.payload, "payload", payloadPad, "payload body: pad (\"p\" padded with x), chat or diff (realistic JSON of about -size bytes)")
 	fs.StringVar(&cfg.latencyOut, "latency-out", "", "fanout: write the latency histogram as JSON to this file (merged by scripts/merge-latency.py)")
 	return fs
 }
@@ -199,6 +203,10 @@ func (c *config) validate() error {
 		return errors.New("-size must be between 0 and 16 MiB")
 	case c.duration <= 0, c.hold < 0, c.drain <= 0, c.timeout <= 0, c.warmup < 0, c.heartbeat < 0:
 		return errors.New("-duration, -drain and -timeout must be positive; -hold, -warmup and -heartbeat not negative")
+	case c.payload != payloadPad && c.payload != payloadChat && c.payload != payloadDiff:
+		return fmt.Errorf("-payload %q: want pad, chat or diff", c.payload)
+	case c.deflate && c.transport != "websocket":
+		return errors.New("-deflate is for -transport websocket")
 	case c.via != "api" && c.via != "push":
 		return fmt.Errorf("-via %q: want api or push", c.via)
 	case c.batch < 1:

@@ -182,6 +182,7 @@ func runFanout(ctx context.Context, e *env, r *report) error {
 
 	e.logf("fanout: publishing %d messages via %s", cfg.messages, cfg.via)
 	startPub := e.sample(ctx)
+	wire1 := wireBytesIn.Load()
 	cpu1 := selfCPU()
 	pubStart := time.Now()
 	perr := publishPaced(ctx, cfg, pub, 0, cfg.messages, pubStart)
@@ -201,6 +202,7 @@ func runFanout(ctx context.Context, e *env, r *report) error {
 		}
 	}
 	endPub := e.sample(ctx)
+	wire2 := wireBytesIn.Load()
 	cpu2 := selfCPU()
 	endAll := endPub
 	shutdown()
@@ -232,6 +234,8 @@ func runFanout(ctx context.Context, e *env, r *report) error {
 		r.add("disconnect_reason", "first disconnect", t.disconnectReason, "")
 	}
 	r.add("drained", "drained in time", drained, "")
+	r.add("deflate", "permessage-deflate offered", cfg.deflate, "")
+	r.addWire(wire1, wire2, t.delivered)
 	r.add("wall_s", "wall time", wall.Seconds(), "s")
 	r.addServer("", " (whole run)", startAll, endAll, t.delivered, "delivery")
 	r.addServer("_publish", " (publish+drain)", startPub, endPub, t.delivered, "delivery")

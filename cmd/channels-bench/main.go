@@ -53,7 +53,9 @@ func run(args []string, stdout, stderr io.Writer) int {
 	d, err := newDialer(cfg.url, cfg.protocol, cfg.sockets, cfg.localIPs, cfg.timeout)
 	if err == nil {
 		d.useTLS(cfg.tlsClient)
+		d.countWire(cfg.deflate)
 	}
+	setPayloadKind(cfg.payload, cfg.size)
 	if err == nil && cfg.transport == "longpoll" {
 		d.longpoll = true
 		d.lpURL, err = longpollURL(cfg.url)

@@ -13,6 +13,9 @@ var padding = bytes.Repeat([]byte{'x'}, 4096)
 // that the object is size bytes long (or as short as possible when size is
 // smaller than the object without padding).
 func appendPayload(dst []byte, t, s int64, size int) []byte {
+	if realisticBodies != nil {
+		return appendRealistic(dst, t, s) // -payload chat or diff
+	}
 	start := len(dst)
 	dst = append(dst, `{"t":`...)
 	dst = strconv.AppendInt(dst, t, 10)

@@ -55,10 +55,12 @@ type subShard struct {
 	m  map[string]*liveSub
 }
 
-// liveSub is this node's subscription of a topic, counted.
+// liveSub is this node's subscription of a topic, counted, with the
+// position of the last history record delivered for it.
 type liveSub struct {
-	n   int
-	sub *nats.Subscription
+	n    int
+	sub  *nats.Subscription
+	last pubsub.Position
 }
 
 // New returns a Broker configured by opts; Start connects it.
@@ -244,7 +246,7 @@ func (b *Broker) deliver(msg *nats.Msg) {
 	}
 	if kind != kindBroadcast {
 		b.noteStream(m.Topic)
-		if kind == kindMarker {
+		if kind == kindMarker || !b.advance(m.Topic, m.Position) {
 			return
 		}
 	}
@@ -253,6 +255,27 @@ func (b *Broker) deliver(msg *nats.Msg) {
 		b.handler(m)
 	}
 	b.deliverMu.RUnlock()
+}
+
+// advance records pos as the last history position delivered on topic
+// and reports whether it follows the previous one: a record at or before
+// it in the same epoch (sent again by a new stream leader, say) is not
+// delivered twice. Records of a topic are delivered one at a time.
+func (b *Broker) advance(topic string, pos pubsub.Position) bool {
+	sh := &b.subs[b.shardOf(topic)]
+	sh.mu.Lock()
+	defer sh.mu.Unlock()
+	s := sh.m[topic]
+	if s == nil {
+		return true
+	}
+	if s.last.Epoch == pos.Epoch && pos.Seq <= s.last.Seq {
+		b.log.Warn("dropping a history record delivered before", zap.String("topic", topic),
+			zap.String("epoch", pos.Epoch), zap.Uint64("seq", pos.Seq), zap.Uint64("last", s.last.Seq))
+		return false
+	}
+	s.last = pos
+	return true
 }
 
 // janitor periodically forgets the cached state of topics whose history

@@ -144,7 +144,7 @@
 // fail (after RequestTimeout) until the survivors elect a new leader,
 // 5–10 s with nats-server 2.9 after a SIGKILL; when it was the JetStream
 // meta leader, consumers cannot be created (scans fail) until a new one
-// is elected, about 4 s. Reads and writes of the other streams go on.
+// is elected, 4–6 s. Reads and writes of the other streams go on.
 //
 // # Faults
 //

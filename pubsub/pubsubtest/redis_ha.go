@@ -44,6 +44,7 @@ func (p *RedisProc) Addr() string { return "127.0.0.1:" + strconv.Itoa(p.Port) }
 // Start runs the process and waits until it answers PING.
 func (p *RedisProc) Start() error {
 	p.cmd = exec.Command("redis-server", p.args...)
+	p.cmd.SysProcAttr = childAttr()
 	if err := p.cmd.Start(); err != nil {
 		return fmt.Errorf("start redis-server on %d: %w", p.Port, err)
 	}

@@ -264,6 +264,9 @@ func (b *Broker) Close() error {
 	b.delivering = false
 	b.hmu.Unlock()
 	close(b.stop)
+	if b.shards.cancel != nil {
+		b.shards.cancel() // the loops end instead of reporting the cut connections
+	}
 	b.conns.closeAll() // no goodbye to a server that may hang
 	<-b.done
 	b.client.Close()

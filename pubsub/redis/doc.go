@@ -143,12 +143,12 @@
 // When a master dies:
 //
 //   - Sentinel: nothing is served until a sentinel promotes the replica,
-//     down-after-milliseconds plus the election and promotion (1.5-1.9s
+//     down-after-milliseconds plus the election and promotion (1.0-2.0s
 //     with down-after 500ms in the tests); Publish, History and presence
 //     calls fail with ErrUnavailable meanwhile, and the pub/sub connection
 //     reconnects to the new master and restores every subscription.
 //   - Cluster: only the topics of the dead master's slots are affected,
-//     for cluster-node-timeout plus the replica's election (2.3-2.6s with
+//     for cluster-node-timeout plus the replica's election (2.3-3.0s with
 //     a 1000ms timeout in the tests), if cluster-require-full-coverage is
 //     off (with it on, the whole cluster refuses commands meanwhile).
 //     The topics' sharded subscriptions are restored on the new master.

@@ -19,6 +19,10 @@ var ha struct {
 	sentinel *pubsubtest.RedisSentinel
 	cluster  *pubsubtest.RedisCluster
 	failed   error // a setup that did not start: later tests fail at once
+	// heal restarts a node a failover test killed and waits until the setup
+	// is healthy; the next user of the setup runs it (none, usually: the
+	// failover tests come last).
+	healSentinel, healCluster func() error
 }
 
 func TestMain(m *testing.M) {
@@ -59,6 +63,14 @@ func sharedSentinel(t testing.TB) *pubsubtest.RedisSentinel {
 	if ha.failed != nil {
 		t.Fatal(ha.failed)
 	}
+	if ha.healSentinel != nil {
+		heal := ha.healSentinel
+		ha.healSentinel = nil
+		if err := heal(); err != nil {
+			ha.failed = err
+			t.Fatal(err)
+		}
+	}
 	if ha.sentinel == nil {
 		v, err := pubsubtest.StartRedisSentinel(haDir(t), 3)
 		if err != nil {
@@ -79,6 +91,14 @@ func sharedCluster(t testing.TB) *pubsubtest.RedisCluster {
 	defer ha.mu.Unlock()
 	if ha.failed != nil {
 		t.Fatal(ha.failed)
+	}
+	if ha.healCluster != nil {
+		heal := ha.healCluster
+		ha.healCluster = nil
+		if err := heal(); err != nil {
+			ha.failed = err
+			t.Fatal(err)
+		}
 	}
 	if ha.cluster == nil {
 		v, err := pubsubtest.StartRedisCluster(haDir(t), 3)

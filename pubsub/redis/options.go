@@ -67,7 +67,8 @@ type Options struct {
 	// uses, so that several deployments can share one Redis. Pub/sub
 	// channels are global to a Redis server (not per database), so two
 	// deployments on one server need different prefixes even when they use
-	// different databases. Default "channels:".
+	// different databases. With Cluster it may not contain { or } (it
+	// would become every key's hash tag). Default "channels:".
 	KeyPrefix string
 
 	// PresenceTTL is how long a presence entry survives in Redis without
