@@ -39,11 +39,12 @@ func TestBenchToolOverTLS(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	storage, err := os.MkdirTemp("", "channels-tls-storage-")
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { os.RemoveAll(storage) })
+	// One storage directory for every run: Caddy keeps the certificates it
+	// manages in a process-wide cache across config loads, so a fresh
+	// directory (a new local CA) on a second run (-count 2) would serve the
+	// cached leaf signed by the previous CA. A fixed directory keeps the
+	// CA, and its leaf, across runs and test binaries.
+	storage := filepath.Join(os.TempDir(), "caddy-channels-tls-bench-storage")
 	path := freshPath("tls-bench")
 	loadCaddyfile(t, fmt.Sprintf(`{
 	skip_install_trust

@@ -37,8 +37,13 @@ start)
 	until redis-cli -p $((base + 1)) cluster info | grep -q cluster_state:ok; do sleep 0.1; done
 	;;
 stop)
+	pids=()
 	for i in 1 2 3 4 5 6; do
-		[ -f "$dir/n$i/pid" ] && kill "$(cat "$dir/n$i/pid")" 2>/dev/null || true
+		[ -f "$dir/n$i/pid" ] && pids+=("$(cat "$dir/n$i/pid")")
+	done
+	for pid in "${pids[@]}"; do kill "$pid" 2>/dev/null || true; done
+	for pid in "${pids[@]}"; do
+		while kill -0 "$pid" 2>/dev/null; do sleep 0.05; done
 	done
 	rm -rf "$dir"
 	;;

@@ -11,10 +11,12 @@
 #
 #   scripts/run-compression-bench.sh
 #   REPEAT=3 LEVEL=5 scripts/run-compression-bench.sh
+#   RATE=20 MESSAGES=200 OUT=… scripts/run-compression-bench.sh   # a rate the tool keeps up with when inflating
 set -euo pipefail
 cd "$(dirname "$0")/.."
 OUT=${OUT:-scripts/results/compression-results.jsonl}
 MESSAGES=${MESSAGES:-1000}
+RATE=${RATE:-100}
 SOCKETS=${SOCKETS:-1000}
 LEVEL=${LEVEL:-1}
 BIN=$(mktemp -d)
@@ -50,9 +52,9 @@ run() { # mode(off|on) label flags...
 	local deflate=
 	[ "$mode" = on ] && deflate=-deflate
 	echo "== compression $mode, $label (load: $(cut -d' ' -f1-3 /proc/loadavg))" >&2
-	"$BIN/bench" fanout -sockets "$SOCKETS" -messages "$MESSAGES" -rate 100 $deflate "$@" \
+	"$BIN/bench" fanout -sockets "$SOCKETS" -messages "$MESSAGES" -rate "$RATE" $deflate "$@" \
 		-cpu 1 -server-pid "$PID" -json |
-		sed "s|^{|{\"compression\":\"$mode\",\"level\":$LEVEL,\"label\":\"$label\",\"load\":\"$(cut -d' ' -f1-3 /proc/loadavg)\",|" | tee -a "$OUT"
+		sed "s|^{|{\"compression\":\"$mode\",\"level\":$LEVEL,\"rate\":$RATE,\"label\":\"$label\",\"load\":\"$(cut -d' ' -f1-3 /proc/loadavg)\",|" | tee -a "$OUT"
 	stop_server
 }
 

@@ -131,18 +131,26 @@
 //   - The short-lived consumers of scans (long History reads, List, the
 //     expiry checks) are placed by JetStream 2.9 on any server holding the
 //     stream, a dead one included, which then never answers: each attempt
-//     waits 100 ms, then twice as long each time, and an unanswered
-//     consumer is deleted and created again, within the request timeout.
+//     waits 50 ms, then half as long again each time, and an unanswered
+//     consumer is deleted and created again, within the request timeout
+//     (a read fails only if every attempt was placed on the dead server).
 //   - Time during which a presence manager could neither read the other
 //     nodes' heartbeats nor write its own (a stream without a leader) does
 //     not count toward PresenceTTL.
+//
+// A subscription reaches the other servers of the cluster a moment
+// (under a millisecond on a quiet LAN, more under load) after Subscribe
+// returns: a broadcast published through another server in that moment
+// is not delivered to the new subscriber. On a history topic its clients
+// see the gap at the next message and catch up; without history it is
+// lost, as with any broadcast sent just before a join.
 //
 // When a server dies, the clients connected to it reconnect to another one
 // at once (the server list is tried in turn before any backoff) and
 // restore their subscriptions; what they miss meanwhile is what any
 // disconnect loses (below). When it led a stream, writes to that stream
 // fail (after RequestTimeout) until the survivors elect a new leader,
-// 5–10 s with nats-server 2.9 after a SIGKILL; when it was the JetStream
+// 4–10 s with nats-server 2.9 after a SIGKILL; when it was the JetStream
 // meta leader, consumers cannot be created (scans fail) until a new one
 // is elected, 4–6 s. Reads and writes of the other streams go on.
 //

@@ -1,6 +1,7 @@
 package natsbroker
 
 import (
+	"context"
 	"fmt"
 	"sort"
 	"strings"
@@ -8,6 +9,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/jetstream"
 	"go.uber.org/zap/zaptest"
 
 	"github.com/caddy-channels/caddy-channels/pubsub"
@@ -27,9 +30,15 @@ func TestHACluster(t *testing.T) {
 		pubsubtest.RunPresence(t, func(t *testing.T) pubsub.PresenceManager { return newTestPresence(t, haOptions(t, c)) })
 	})
 	t.Run("ClusterConformance", func(t *testing.T) {
+		// One server for every node: the suite publishes right after
+		// another node subscribed, and a new subscription reaches the
+		// other servers of a cluster a moment after Subscribe returns
+		// (see "Clusters" in the package documentation). The failover
+		// subtests run nodes on different servers.
 		pubsubtest.RunCluster(t, pubsubtest.Cluster{
 			NewBrokers: func(t *testing.T, n int) []pubsub.Broker {
 				o := haOptions(t, c)
+				o.URLs = o.URLs[:1]
 				out := make([]pubsub.Broker, n)
 				for i := range out {
 					out[i] = newTestBroker(t, o)
@@ -38,6 +47,7 @@ func TestHACluster(t *testing.T) {
 			},
 			NewPresences: func(t *testing.T, n int) []pubsub.PresenceManager {
 				o := haOptions(t, c)
+				o.URLs = o.URLs[:1]
 				out := make([]pubsub.PresenceManager, n)
 				for i := range out {
 					out[i] = newTestPresence(t, o)
@@ -59,6 +69,10 @@ func TestHACluster(t *testing.T) {
 // replicas; the streams are deleted when the test ends.
 func haOptions(t testing.TB, c *pubsubtest.NATSCluster) Options {
 	o := Options{
+		// Creating a stream of three replicas (which each test does
+		// with its own prefix, from several nodes at once) takes seconds
+		// on a loaded machine.
+		RequestTimeout:   5 * time.Second,
 		URLs:             c.URLs(),
 		Prefix:           randomPrefix(),
 		Replicas:         3,
@@ -68,7 +82,43 @@ func haOptions(t testing.TB, c *pubsubtest.NATSCluster) Options {
 		Logger:           zaptest.NewLogger(t),
 	}
 	t.Cleanup(func() { deleteStreams(t, strings.Join(c.URLs(), ","), o.Prefix) })
+	createStreams(t, c, o)
 	return o
+}
+
+// createStreams creates the streams of o one after the other, as the
+// first node to start does: JetStream 2.9 leaves concurrent creations of
+// one replicated stream unanswered, sometimes for seconds, and the suites
+// start several nodes at once.
+func createStreams(t testing.TB, c *pubsubtest.NATSCluster, o Options) {
+	t.Helper()
+	n, err := o.normalize()
+	if err != nil {
+		t.Fatal(err)
+	}
+	b := &Broker{opts: n, names: newNames(n.Prefix)}
+	p := &Presence{opts: n, names: newNames(n.Prefix)}
+	nc, err := nats.Connect(strings.Join(c.URLs(), ","))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer nc.Close()
+	js, err := jetstream.New(nc)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, cfg := range []jetstream.StreamConfig{b.historyStreamConfig(), p.streamConfig()} {
+		pubsubtest.WaitFor(t, haWait, "stream "+cfg.Name+" with a leader", func() bool {
+			ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+			defer cancel()
+			s, err := js.CreateOrUpdateStream(ctx, cfg)
+			if err != nil {
+				return false
+			}
+			info, err := s.Info(ctx)
+			return err == nil && info.Cluster != nil && info.Cluster.Leader != ""
+		})
+	}
 }
 
 // failover is the state of one failover run: two nodes, each a broker and
@@ -101,6 +151,7 @@ const (
 // is then restarted, and must serve the full history again.
 func testFailover(t *testing.T, c *pubsubtest.NATSCluster, victim func(*failover) string) {
 	o := haOptions(t, c)
+	o.RequestTimeout = DefaultRequestTimeout
 	f := &failover{t: t, stored: map[uint64]string{}}
 	f.a, f.ra = startBroker(t, o)
 	f.b, f.rb = startBroker(t, o)
@@ -124,9 +175,11 @@ func testFailover(t *testing.T, c *pubsubtest.NATSCluster, victim func(*failover
 		p  *Presence
 		id string
 	}{{f.pa, "a1"}, {f.pb, "b1"}} {
-		if err := e.p.Track(bg, haTopic, pubsub.PresenceEntry{ID: e.id, Key: e.id}); err != nil {
-			t.Fatal(err)
-		}
+		// The first Track creates the stream, which may take longer
+		// than a request: a client's join would be retried too.
+		pubsubtest.WaitFor(t, haWait, "the first Track", func() bool {
+			return e.p.Track(bg, haTopic, pubsub.PresenceEntry{ID: e.id, Key: e.id}) == nil
+		})
 	}
 	for i := range haBatch {
 		f.publish(fmt.Sprintf("pre%d", i), i%2 == 0)
@@ -361,10 +414,7 @@ func (f *failover) checkDeliveries(last uint64) {
 // start returning exactly that.
 func (f *failover) checkHistory(br *Broker, last uint64) {
 	f.t.Helper()
-	res, err := br.History(bg, haTopic, pubsub.HistoryOptions{})
-	if err != nil {
-		f.t.Fatalf("history: %v", err)
-	}
+	res := f.history(br, pubsub.HistoryOptions{})
 	if res.Latest.Seq != last || len(res.Messages) != int(last) {
 		f.t.Fatalf("history: latest %v with %d messages, want seq %d with %d", res.Latest, len(res.Messages), last, last)
 	}
@@ -384,15 +434,34 @@ func (f *failover) checkHistory(br *Broker, last uint64) {
 	// A client at the first position catches up with everything after
 	// it, once.
 	from := res.Messages[0].Position
-	res2, err := br.History(bg, haTopic, pubsub.HistoryOptions{Since: &from})
-	if err != nil || !res2.Recovered || len(res2.Messages) != int(last-1) {
-		f.t.Fatalf("catch-up since %v: recovered %v, %d messages, %v; want %d", from, res2.Recovered, len(res2.Messages), err, last-1)
+	res2 := f.history(br, pubsub.HistoryOptions{Since: &from})
+	if !res2.Recovered || len(res2.Messages) != int(last-1) {
+		f.t.Fatalf("catch-up since %v: recovered %v, %d messages; want %d", from, res2.Recovered, len(res2.Messages), last-1)
 	}
 	for i, m := range res2.Messages {
 		if m.Position.Seq != uint64(i+2) || m.Position.Epoch != from.Epoch {
 			f.t.Fatalf("catch-up message %d at %v", i, m.Position)
 		}
 	}
+}
+
+// history reads the history topic through br, again after an error (a
+// client rejoins after a failed join): while a server is down, a read
+// whose every consumer JetStream placed on it fails.
+func (f *failover) history(br *Broker, opts pubsub.HistoryOptions) pubsub.HistoryResult {
+	f.t.Helper()
+	var res pubsub.HistoryResult
+	failed := 0
+	pubsubtest.WaitFor(f.t, haWait, "a history read", func() bool {
+		var err error
+		res, err = br.History(bg, haTopic, opts)
+		if err != nil {
+			failed++
+			f.t.Logf("history read failed (%d): %v", failed, err)
+		}
+		return err == nil
+	})
+	return res
 }
 
 // checkPresence waits until both presence managers list exactly ids on

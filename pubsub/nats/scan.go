@@ -16,8 +16,8 @@ import (
 
 // firstScanAttempt is how long the first attempt of a scan of a
 // replicated stream waits for its consumer to be created; each further
-// attempt waits twice as long, within the caller's deadline.
-const firstScanAttempt = 100 * time.Millisecond
+// attempt waits half as long again, within the caller's deadline.
+const firstScanAttempt = 50 * time.Millisecond
 
 // errUnplaced reports a consumer whose creation was not answered in time:
 // in a cluster, it may have been placed on a server that is down.
@@ -44,7 +44,8 @@ type consumerCreated struct {
 // In a cluster, JetStream 2.9 places such a consumer on any server holding
 // the stream, one that is down included (until it is removed from the
 // stream's peers), and then never answers. So with more than one replica
-// each attempt waits firstScanAttempt, then twice as long each time, and
+// each attempt waits firstScanAttempt, then half as long again each time
+// (seven attempts within the default request timeout), and
 // a consumer not answered in time is deleted and created again, until the
 // caller's deadline.
 func (c *client) scan(ctx context.Context, filter string, lastPerSubject bool, from uint64,
@@ -67,7 +68,7 @@ func (c *client) scan(ctx context.Context, filter string, lastPerSubject bool, f
 			if !errors.Is(err, errUnplaced) || ctx.Err() != nil {
 				return err
 			}
-			wait *= 2
+			wait += wait / 2
 		}
 	})
 }

@@ -21,6 +21,7 @@ type shardSub struct {
 	done      chan struct{} // closed when the loop returned
 	confirmed chan struct{} // closed at the first confirmation
 	failed    chan struct{} // closed at the first failed attempt
+	up        atomic.Bool   // subscribed: confirmed since the last failure
 }
 
 // shards is what the sharded subscriptions of a broker share.
@@ -104,8 +105,8 @@ func (b *Broker) startShardSub(topic string) *shardSub {
 func (b *Broker) stopShardSub(topic string, ss *shardSub) {
 	ss.cancel()
 	<-ss.done
-	if b.shards.ctx.Err() != nil {
-		return // closing: the connections go anyway
+	if b.shards.ctx.Err() != nil || !ss.up.Load() {
+		return // closing, or not subscribed: nothing to undo on the shard
 	}
 	ctx, cancel := b.cfg.callCtx(context.Background())
 	defer cancel()
@@ -120,7 +121,7 @@ func (b *Broker) shardLoop(ctx context.Context, topic string, ss *shardSub) {
 	defer b.shards.wg.Done()
 	defer close(ss.done)
 	var confirmedOnce, failedOnce sync.Once
-	var up, down atomic.Bool // confirmed since the last failure; counted in shards.failing
+	var down atomic.Bool // counted in shards.failing
 	defer func() {
 		if down.CompareAndSwap(true, false) {
 			b.shards.failing.Add(-1)
@@ -130,7 +131,7 @@ func (b *Broker) shardLoop(ctx context.Context, topic string, ss *shardSub) {
 		if s.Kind != "ssubscribe" {
 			return
 		}
-		up.Store(true)
+		ss.up.Store(true)
 		confirmedOnce.Do(func() { close(ss.confirmed) })
 		if down.CompareAndSwap(true, false) && b.shards.failing.Add(-1) == 0 {
 			b.log.Info("redis sharded subscriptions restored")
@@ -145,7 +146,7 @@ func (b *Broker) shardLoop(ctx context.Context, topic string, ss *shardSub) {
 		}
 		// nil: the shard dropped the subscription (its slot moved);
 		// otherwise the connection failed or the node refused.
-		if up.Swap(false) {
+		if ss.up.Swap(false) {
 			bo.reset()
 		}
 		failedOnce.Do(func() { close(ss.failed) })
