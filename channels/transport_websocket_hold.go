@@ -27,9 +27,7 @@ import (
 // the end of the current hold epoch (at most holdTime; one epoch, and one
 // timer, shared by all sockets), so that the publisher runs meanwhile and
 // the frames it publishes join the batch; a socket keeps holding while its
-// holds gather at least two frames each (more than one frame per holdTime),
-// and after a hold that gathered less it holds for saturation alone only
-// once holdBackoff has passed.
+// holds gather at least two frames each (more than one frame per holdTime).
 // A server that is idle between publishes (100 messages per second to a
 // thousand sockets leave it idle part of each 10 ms) does not hold, and a
 // socket whose last batch began idleGap or more ago never holds, so latency
@@ -51,13 +49,6 @@ const (
 	// keepGathered is how many frames a hold must gather for the socket's
 	// next batch to hold again.
 	keepGathered = 2
-	// holdBackoff: after a hold that gathered fewer frames, the socket
-	// does not hold for saturation alone for this long. A server near
-	// saturation at a paced rate (each socket gets a frame per 10 ms, the
-	// writers use most of that) looks saturated too, but its holds gather
-	// nothing: it then probes once per holdBackoff instead of holding every
-	// message.
-	holdBackoff = time.Second
 )
 
 // The writer goroutines of all send queues, in monoNow units. Updates from
@@ -142,8 +133,7 @@ func (q *sendQueue) noteBatchLocked(t time.Duration) {
 	if q.writeDelay > 0 {
 		return
 	}
-	q.holdNext = q.batchAt != 0 && t-q.batchAt < idleGap &&
-		(q.gathered || ((q.idleHold == 0 || t-q.idleHold >= holdBackoff) && saturated(t)))
+	q.holdNext = q.batchAt != 0 && t-q.batchAt < idleGap && (q.gathered || saturated(t))
 	q.batchAt = t
 }
 
@@ -176,8 +166,5 @@ func (q *sendQueue) hold() {
 
 	q.mu.Lock()
 	q.gathered = len(q.pending)-queued >= keepGathered
-	if !q.gathered {
-		q.idleHold = monoNow()
-	}
 	q.mu.Unlock()
 }

@@ -51,7 +51,6 @@ type sendQueue struct {
 	flushed  chan struct{} // closed when the write side has ended
 	kick     chan struct{} // ends a write delay or hold early; nil without one
 	batchAt  time.Duration // when the last batch began, since clockBase
-	idleHold time.Duration // when a hold last gathered too little (0: never)
 
 	// Owned by the writer goroutine.
 	spare    []*Frame

@@ -495,38 +495,3 @@ func TestWriterSaturation(t *testing.T) {
 	}
 	writerExited()
 }
-
-// After a hold that gathered too little, saturation alone does not make
-// the socket hold again until holdBackoff has passed; a hold that gathered
-// enough keeps it holding.
-func TestSendQueueHoldBackoff(t *testing.T) {
-	sc, _ := tcpPair(t)
-	waitNoBacklog(t)
-	defer drainedAt.Store(drainedAt.Load())
-	for _, tt := range []struct {
-		name     string
-		idleHold time.Duration // relative to now; 0: never
-		gathered bool
-		hold     bool
-	}{
-		{"no failed hold yet", 0, false, true},
-		{"a hold gathered too little just now", time.Hour, false, false},
-		{"a hold gathered too little long ago", -2 * holdBackoff, false, true},
-		{"the last hold gathered enough", time.Hour, true, true},
-	} {
-		q := newSendQueue(sc, time.Minute, 1<<20)
-		drainedAt.Store(int64(monoNow() + time.Hour)) // saturated
-		q.mu.Lock()
-		q.batchAt = monoNow() + time.Hour
-		if tt.idleHold != 0 {
-			q.idleHold = monoNow() + tt.idleHold
-		}
-		q.gathered = tt.gathered
-		q.noteBatchLocked(monoNow())
-		got := q.holdNext
-		q.mu.Unlock()
-		if got != tt.hold {
-			t.Errorf("%s: hold = %v, want %v", tt.name, got, tt.hold)
-		}
-	}
-}
