@@ -88,12 +88,14 @@ CADDY
 pubsub_line() { # engine prefix
 	case $1 in
 	memory) echo "pubsub memory" ;;
-	redis) echo "${PUBSUB_REDIS_LINE:-pubsub redis $REDIS_URL {
-			key_prefix $2:
-		}}" ;;
-	nats) echo "${PUBSUB_NATS_LINE:-pubsub nats ${NATS_URLS//,/ } {
-			prefix $2
-		}}" ;;
+	redis)
+		if [ -n "${PUBSUB_REDIS_LINE:-}" ]; then echo "$PUBSUB_REDIS_LINE"; else
+			printf 'pubsub redis %s {\n\t\t\tkey_prefix %s:\n\t\t}\n' "$REDIS_URL" "$2"
+		fi ;;
+	nats)
+		if [ -n "${PUBSUB_NATS_LINE:-}" ]; then echo "$PUBSUB_NATS_LINE"; else
+			printf 'pubsub nats %s {\n\t\t\tprefix %s\n\t\t}\n' "${NATS_URLS//,/ }" "$2"
+		fi ;;
 	esac
 }
 
