@@ -8,7 +8,6 @@ package integration
 // socket on the other, and a broker restart in the middle of the run.
 
 import (
-	"context"
 	"fmt"
 	"net"
 	"net/http"
@@ -215,7 +214,7 @@ func testCluster(t *testing.T, engine string) {
 	t.Run("longpoll without sticky sessions", func(t *testing.T) { testClusterLongPoll(t, urls) })
 
 	// The JS test asks for the broker restart through this control server.
-	ctl := &http.Server{Handler: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+	control := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		switch r.URL.Path {
 		case "/restart-broker":
 			broker.restart()
@@ -228,25 +227,11 @@ func testCluster(t *testing.T, engine string) {
 			return
 		}
 		http.NotFound(w, r)
-	})}
-	l, err := net.Listen("tcp4", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	go ctl.Serve(l)
-	t.Cleanup(func() { ctl.Close() })
-
-	ctx, cancel := context.WithTimeout(context.Background(), phoenixJSTimeout)
-	defer cancel()
-	ensureNodeModules(ctx, t)
-	cmd := exec.CommandContext(ctx, node, "--test", "--test-reporter=spec", "cluster.test.mjs")
-	cmd.Env = append(os.Environ(),
+	})
+	runNodeWithControl(t, node, "cluster.test.mjs", control, "CLUSTER_CONTROL",
 		"CLUSTER_URL_A="+urls[0],
 		"CLUSTER_URL_B="+urls[1],
 		"CLUSTER_API_KEY="+clusterAPIKey,
-		"CLUSTER_CONTROL=http://"+l.Addr().String(),
 		"CLUSTER_ENGINE="+engine,
-		"NO_COLOR=1",
 	)
-	runLogged(ctx, t, "node --test", cmd)
 }

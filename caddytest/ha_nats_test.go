@@ -8,13 +8,10 @@ package integration
 // converge without a live user leaving.
 
 import (
-	"context"
 	"encoding/json"
 	"fmt"
-	"net"
 	"net/http"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"strconv"
 	"strings"
@@ -122,7 +119,7 @@ func TestHANATS(t *testing.T) {
 
 	// The JS test asks for the kill and the restart through this server.
 	var victim atomic.Pointer[pubsubtest.NATSClusterServer]
-	ctl := &http.Server{Handler: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+	control := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		switch r.URL.Path {
 		case "/kill-server-of-a":
 			v := c.Server(connectionServer(c, "caddy-a"))
@@ -154,24 +151,10 @@ func TestHANATS(t *testing.T) {
 		default:
 			http.NotFound(w, r)
 		}
-	})}
-	l, err := net.Listen("tcp4", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	go ctl.Serve(l)
-	t.Cleanup(func() { ctl.Close() })
-
-	ctx, cancel := context.WithTimeout(context.Background(), phoenixJSTimeout)
-	defer cancel()
-	ensureNodeModules(ctx, t)
-	cmd := exec.CommandContext(ctx, node, "--test", "--test-reporter=spec", "ha.test.mjs")
-	cmd.Env = append(os.Environ(),
+	})
+	runNodeWithControl(t, node, "ha.test.mjs", control, "HA_CONTROL",
 		"HA_URL_A="+urls[0],
 		"HA_URL_B="+urls[1],
 		"HA_API_KEY="+clusterAPIKey,
-		"HA_CONTROL=http://"+l.Addr().String(),
-		"NO_COLOR=1",
 	)
-	runLogged(ctx, t, "node --test", cmd)
 }

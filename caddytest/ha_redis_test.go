@@ -9,13 +9,10 @@ package integration
 // _since that delivers every message once, and presence lists converging.
 
 import (
-	"context"
 	"encoding/json"
 	"fmt"
-	"net"
 	"net/http"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"strconv"
 	"strings"
@@ -82,7 +79,7 @@ func testHARedis(t *testing.T, pubsubLine string, failover func(topic string) (t
 		waitPort(t, "127.0.0.1:"+strconv.Itoa(port), 20*time.Second)
 		urls = append(urls, fmt.Sprintf("ws://127.0.0.1:%d/socket", port))
 	}
-	ctl := &http.Server{Handler: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+	control := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		if r.URL.Path != "/failover" {
 			http.NotFound(w, r)
 			return
@@ -95,24 +92,10 @@ func testHARedis(t *testing.T, pubsubLine string, failover func(topic string) (t
 		}
 		t.Logf("failover: replica promoted %v after the master was killed", took.Round(time.Millisecond))
 		_ = json.NewEncoder(w).Encode(map[string]int64{"promotion_ms": took.Milliseconds()})
-	})}
-	l, err := net.Listen("tcp4", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	go ctl.Serve(l)
-	t.Cleanup(func() { ctl.Close() })
-
-	ctx, cancel := context.WithTimeout(context.Background(), phoenixJSTimeout)
-	defer cancel()
-	ensureNodeModules(ctx, t)
-	cmd := exec.CommandContext(ctx, node, "--test", "--test-reporter=spec", "ha_redis.test.mjs")
-	cmd.Env = append(os.Environ(),
+	})
+	runNodeWithControl(t, node, "ha_redis.test.mjs", control, "CLUSTER_CONTROL",
 		"CLUSTER_URL_A="+urls[0],
 		"CLUSTER_URL_B="+urls[1],
 		"CLUSTER_API_KEY="+clusterAPIKey,
-		"CLUSTER_CONTROL=http://"+l.Addr().String(),
-		"NO_COLOR=1",
 	)
-	runLogged(ctx, t, "node --test", cmd)
 }

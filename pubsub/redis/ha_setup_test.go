@@ -57,34 +57,25 @@ func haDir(t testing.TB) string {
 // and three sentinels), starting it if needed.
 func sharedSentinel(t testing.TB) *pubsubtest.RedisSentinel {
 	t.Helper()
-	pubsubtest.RequireRedisHA(t)
-	ha.mu.Lock()
-	defer ha.mu.Unlock()
-	if ha.failed != nil {
-		t.Fatal(ha.failed)
-	}
-	if ha.healSentinel != nil {
-		heal := ha.healSentinel
-		ha.healSentinel = nil
-		if err := heal(); err != nil {
-			ha.failed = err
-			t.Fatal(err)
-		}
-	}
-	if ha.sentinel == nil {
-		v, err := pubsubtest.StartRedisSentinel(haDir(t), 3)
-		if err != nil {
-			ha.failed = err
-			t.Fatal(err)
-		}
-		ha.sentinel = v
-	}
-	return ha.sentinel
+	return sharedSetup(t, &ha.healSentinel, &ha.sentinel, func(dir string) (*pubsubtest.RedisSentinel, error) {
+		return pubsubtest.StartRedisSentinel(dir, 3)
+	})
 }
 
 // sharedCluster returns the binary's Redis Cluster (three masters with one
 // replica each), starting it if needed.
 func sharedCluster(t testing.TB) *pubsubtest.RedisCluster {
+	t.Helper()
+	return sharedSetup(t, &ha.healCluster, &ha.cluster, func(dir string) (*pubsubtest.RedisCluster, error) {
+		return pubsubtest.StartRedisCluster(dir, 3)
+	})
+}
+
+// sharedSetup returns *setup, first running the pending *heal (left by a
+// test that killed a server) or starting the setup if there is none. A
+// failure is kept in ha.failed so that later tests fail at once instead
+// of starting servers again.
+func sharedSetup[T any](t testing.TB, heal *func() error, setup **T, start func(dir string) (*T, error)) *T {
 	t.Helper()
 	pubsubtest.RequireRedisHA(t)
 	ha.mu.Lock()
@@ -92,23 +83,22 @@ func sharedCluster(t testing.TB) *pubsubtest.RedisCluster {
 	if ha.failed != nil {
 		t.Fatal(ha.failed)
 	}
-	if ha.healCluster != nil {
-		heal := ha.healCluster
-		ha.healCluster = nil
-		if err := heal(); err != nil {
+	if h := *heal; h != nil {
+		*heal = nil
+		if err := h(); err != nil {
 			ha.failed = err
 			t.Fatal(err)
 		}
 	}
-	if ha.cluster == nil {
-		v, err := pubsubtest.StartRedisCluster(haDir(t), 3)
+	if *setup == nil {
+		v, err := start(haDir(t))
 		if err != nil {
 			ha.failed = err
 			t.Fatal(err)
 		}
-		ha.cluster = v
+		*setup = v
 	}
-	return ha.cluster
+	return *setup
 }
 
 // newSentinelEnv returns a namespace on the shared Sentinel setup.
