@@ -29,7 +29,7 @@ func TestHARedisSentinel(t *testing.T) {
 		t.Fatal(err)
 	}
 	t.Cleanup(s.Close)
-	line := fmt.Sprintf("pubsub redis sentinel %s {\n\t\t\tmaster_name %s\n\t\t\tkey_prefix %%s:\n\t\t\tpresence_ttl 2s\n\t\t\treconnect_max 500ms\n\t\t}",
+	line := fmt.Sprintf("pubsub redis sentinel %s {\n\t\t\tmaster_name %s\n\t\t\tkey_prefix %%s:\n\t\t\tpresence_ttl 8s\n\t\t\treconnect_max 500ms\n\t\t}",
 		strings.Join(s.SentinelAddrs(), " "), pubsubtest.SentinelMasterName)
 	testHARedis(t, line, func(string) (time.Duration, error) {
 		_, took, err := s.Failover(30 * time.Second)
@@ -44,7 +44,7 @@ func TestHARedisCluster(t *testing.T) {
 		t.Fatal(err)
 	}
 	t.Cleanup(c.Close)
-	line := fmt.Sprintf("pubsub redis cluster %s {\n\t\t\tkey_prefix %%s:\n\t\t\tpresence_ttl 2s\n\t\t\treconnect_max 500ms\n\t\t}",
+	line := fmt.Sprintf("pubsub redis cluster %s {\n\t\t\tkey_prefix %%s:\n\t\t\tpresence_ttl 8s\n\t\t\treconnect_max 500ms\n\t\t}",
 		strings.Join(c.Addrs(), " "))
 	var prefix string
 	testHARedis(t, line, func(topic string) (time.Duration, error) {

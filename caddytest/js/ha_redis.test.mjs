@@ -135,6 +135,20 @@ test("through a failover: broadcasts across nodes, _since catch-up exactly once,
     // Presence converges: both lists still hold both, and ben's leave on B
     // reaches A.
     await until(() => show(keysOf(pa)) === both && show(keysOf(pb)) === both, "merged presence lists after", 10000)
+    // Presence diffs are transient broadcasts: one published while node A's
+    // subscription to the room is still moving to the new master (each
+    // node refreshes its own view of the cluster) is lost for A's clients
+    // (README, per-fault table). Wait until a broadcast from B reaches A on
+    // the room before ben leaves, then the leave must arrive.
+    let marks = 0
+    ca.on("mark", () => { marks++ })
+    const tm = Date.now()
+    for (let k = 0; marks === 0; k++) {
+      if (Date.now() - tm > 30000) throw new Error("no broadcast from B reached A on the room 30 s after the failover")
+      await broadcast(B, room, "mark", { k })
+      await sleep(100)
+    }
+    report(h, `room subscription on A carries B's broadcasts ${Date.now() - tm} ms after the catch-up`)
     sb.disconnect()
     await until(() => show(keysOf(pa)) === show(["ana"]), "ben's leave on A", 10000)
   } catch (err) {

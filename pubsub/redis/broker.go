@@ -145,6 +145,7 @@ func (b *Broker) Publish(ctx context.Context, m *pubsub.Message, opts pubsub.Pub
 		strconv.FormatInt(millis(opts.HistoryTTL), 10),
 		newEpoch(),
 		b.publishVerb(),
+		b.checkReplID(),
 	}
 	cctx, cancel := b.cfg.callCtx(ctx)
 	res := publishScript.Exec(cctx, b.client, keys, args)
@@ -182,7 +183,7 @@ func (b *Broker) History(ctx context.Context, topic string, opts pubsub.HistoryO
 		hasSince, sinceEpoch, sinceSeq = "1", opts.Since.Epoch, strconv.FormatUint(opts.Since.Seq, 10)
 	}
 	keys := []string{b.keys.historyMeta(topic), b.keys.historyStrm(topic)}
-	args := []string{newEpoch(), strconv.FormatInt(millis(opts.TTL), 10), hasSince, sinceEpoch, sinceSeq, strconv.Itoa(opts.Limit)}
+	args := []string{newEpoch(), strconv.FormatInt(millis(opts.TTL), 10), hasSince, sinceEpoch, sinceSeq, strconv.Itoa(opts.Limit), b.checkReplID()}
 	cctx, cancel := b.cfg.callCtx(ctx)
 	defer cancel()
 	arr, err := historyScript.Exec(cctx, b.client, keys, args).ToArray()
@@ -292,6 +293,17 @@ func (b *Broker) deliver(rm rueidis.PubSubMessage) {
 		b.handler(m)
 	}
 	b.hmu.Unlock()
+}
+
+// checkReplID is the scripts' flag to compare the server's replication ID
+// with the one that wrote a topic's history: "1" with Sentinel or a
+// Cluster, where writes are lost by promoting a replica, "0" on a single
+// server (see scripts.go).
+func (b *Broker) checkReplID() string {
+	if b.cfg.mode == ModeSingle {
+		return "0"
+	}
+	return "1"
 }
 
 // publishVerb is the command that broadcasts: SPUBLISH (sharded pub/sub)

@@ -70,13 +70,16 @@
 // envelope with its position, atomically: Seq order is delivery order on
 // every node. The epoch is random and chosen whenever the stream is
 // created, so it changes whenever the stream was lost (expired, dropped by
-// a Publish without history, or lost with Redis's data), and whenever
-// the server's replication ID changed since the topic's last write: a
-// replica was promoted, or the server restarted without a clean shutdown.
-// Replication and fsync are asynchronous, so writes acknowledged just
+// a Publish without history, or lost with Redis's data), and, with
+// Sentinel or a Cluster, whenever the server's replication ID changed
+// since the topic's last write: a replica was promoted, or the master
+// restarted. Replication is asynchronous, so writes acknowledged just
 // before may be missing; a new epoch makes a client's older position
 // report Recovered false instead of naming a different message with a
-// reused Seq. History runs one
+// reused Seq. A single server keeps its epochs across a restart that kept
+// its data (appendonly yes): with appendfsync always nothing acknowledged
+// is lost; with everysec the last second's Seqs may be handed out again.
+// History runs one
 // script that creates a missing stream, drops expired entries and selects
 // messages exactly like the in-memory broker, including Recovered.
 //

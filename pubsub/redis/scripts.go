@@ -22,7 +22,15 @@ import "github.com/redis/rueidis"
 // when a replica is promoted or a server restarts without a clean
 // shutdown: writes acknowledged before may be missing (replication and
 // fsync are asynchronous), so the scripts then choose a new epoch, and a
-// position handed out before cannot silently name another message.
+// position handed out before cannot silently name another message. The
+// replication ID is only read (ARGV[7] is "1") with Sentinel or a Cluster,
+// where a promoted replica is the common way to lose writes; a single
+// server keeps its epochs across restarts, so that a server with
+// `appendfsync always` (which loses nothing acknowledged) does not send
+// every client back to refetch after each restart. A single server that
+// loses acknowledged writes in a crash (the default `appendfsync
+// everysec`) hands out their Seqs again: a client that saw one of them
+// may skip the new message of the same Seq (README: per-fault table).
 //
 // Presence keys of a topic: a hash id -> encoded entry and a sorted set
 // id -> expiry deadline (unix ms). One sorted set for all topics,
@@ -45,7 +53,10 @@ local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
 // to the new one if the replication ID changed since the last write.
 const currentEpoch = `
 local function epochOf(fresh)
-  local rid = string.match(redis.call('INFO', 'replication'), 'master_replid:(%w+)') or ''
+  local rid = ''
+  if ARGV[7] == '1' then
+    rid = string.match(redis.call('INFO', 'replication'), 'master_replid:(%w+)') or ''
+  end
   local meta = redis.call('HMGET', KEYS[1], 'e', 'r')
   if not meta[1] then
     redis.call('DEL', KEYS[2])
@@ -62,7 +73,8 @@ end
 
 // publishScript stores and publishes a message.
 // KEYS: meta, stream. ARGV: channel, envelope, history size, ttl ms, epoch
-// for a new stream, publish command (PUBLISH, or SPUBLISH on a cluster).
+// for a new stream, publish command (PUBLISH, or SPUBLISH on a cluster),
+// "1" to check the replication ID.
 // Returns the position, or false without history.
 var publishScript = rueidis.NewLuaScript(currentEpoch + `
 local size = tonumber(ARGV[3])
@@ -95,7 +107,8 @@ return pos
 
 // historyScript reads a stream, creating it if needed.
 // KEYS: meta, stream. ARGV: epoch for a new stream, ttl ms, "1" if since
-// is given else "0", since epoch, since seq, limit. Returns
+// is given else "0", since epoch, since seq, limit, "1" to check the
+// replication ID. Returns
 // {epoch, top, recovered 0/1, id1, envelope1, id2, envelope2, ...}.
 var historyScript = rueidis.NewLuaScriptRetryable(currentEpoch + `
 local ttl = tonumber(ARGV[2])
