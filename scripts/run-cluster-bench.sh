@@ -15,7 +15,8 @@
 #   SUBS=1000 MSGS=1000 RATE=100 REPEAT=1 ENGINES=redis scripts/run-cluster-bench.sh
 #   REDIS_URL=redis://10.0.0.5:7000/0 scripts/run-cluster-bench.sh
 #   NATS_URLS="nats://127.0.0.1:4222 nats://127.0.0.1:4223 nats://127.0.0.1:4224" ENGINES=nats scripts/run-cluster-bench.sh
-#   PUBSUB_REDIS_LINE='pubsub redis redis://127.0.0.1:7000/0 { key_prefix x: }' scripts/run-cluster-bench.sh
+#   PUBSUB_REDIS_LINE="$(printf 'pubsub redis cluster %s {\n\t\t\tkey_prefix x:\n\t\t}' "$(scripts/redis-cluster.sh addrs)")" \
+#     ENGINES=redis scripts/run-cluster-bench.sh     # a block must span lines in a Caddyfile
 #   go run ./scripts/bench-summary scripts/results/cluster-bench-results.jsonl
 #
 # PUBSUB_REDIS_LINE and PUBSUB_NATS_LINE replace the whole pubsub directive
