@@ -1,11 +1,9 @@
 package caddychannels
 
 import (
-	"encoding/json"
 	"strings"
 	"testing"
 
-	"github.com/caddyserver/caddy/v2/caddyconfig/caddyfile"
 	"go.uber.org/zap"
 
 	redisbroker "github.com/caddy-channels/caddy-channels/pubsub/redis"
@@ -13,32 +11,22 @@ import (
 
 func TestRedisEngineCaddyfile(t *testing.T) {
 	t.Parallel()
-	for _, tc := range []struct{ input, want string }{
+	checkEngineParses(t, []engineCase{
 		{"redis", `{}`},
 		{"redis redis://10.0.0.1:6379/2 {\n\tkey_prefix app:\n}", `{"url":"redis://10.0.0.1:6379/2","key_prefix":"app:"}`},
 		{"redis sentinel 10.0.0.1:26379 10.0.0.2:26379 {\n\tmaster_name mymaster\n\tsentinel_password s\n\tpassword {env.REDIS_PW}\n\tdb 3\n}",
 			`{"sentinel":{"addrs":["10.0.0.1:26379","10.0.0.2:26379"],"master_name":"mymaster","password":"s"},"password":"{env.REDIS_PW}","db":3}`},
 		{"redis cluster 10.0.0.1:7000 10.0.0.2:7000 {\n\tusername u\n\tpassword p\n\ttls\n\tpresence_ttl 10s\n}",
 			`{"cluster":["10.0.0.1:7000","10.0.0.2:7000"],"username":"u","password":"p","tls":true,"presence_ttl":10000000000}`},
-	} {
-		var e RedisEngine
-		if err := e.UnmarshalCaddyfile(caddyfile.NewTestDispenser(tc.input)); err != nil {
-			t.Errorf("%q: %v", tc.input, err)
-			continue
-		}
-		got, _ := json.Marshal(e)
-		if string(got) != tc.want {
-			t.Errorf("%q:\n got %s\nwant %s", tc.input, got, tc.want)
-		}
-		if _, err := redisbroker.New(e.options(zap.NewNop())); err != nil {
-			t.Errorf("%q: options rejected: %v", tc.input, err)
-		}
-	}
+	}, func(e *RedisEngine) error {
+		_, err := redisbroker.New(e.options(zap.NewNop()))
+		return err
+	})
 }
 
 func TestRedisEngineCaddyfileErrors(t *testing.T) {
 	t.Parallel()
-	for _, tc := range []struct{ input, want string }{
+	checkEngineRefuses[RedisEngine](t, []engineCase{
 		{"redis sentinel", "no sentinel address"},
 		{"redis cluster", "no node address"},
 		{"redis sentinel 10.0.0.1:26379", "master_name is required"},
@@ -48,13 +36,7 @@ func TestRedisEngineCaddyfileErrors(t *testing.T) {
 		{"redis redis://h:6379 {\n\tpassword p\n}", "put them in the URL"},
 		{"redis sentinel a:1 {\n\tmaster_name m\n\tdb x\n}", "invalid database"},
 		{"redis cluster a:1 {\n\tbogus 1\n}", "unrecognized option"},
-	} {
-		var e RedisEngine
-		err := e.UnmarshalCaddyfile(caddyfile.NewTestDispenser(tc.input))
-		if err == nil || !strings.Contains(err.Error(), tc.want) {
-			t.Errorf("%q: error %v, want one containing %q", tc.input, err, tc.want)
-		}
-	}
+	})
 }
 
 // TestRedisEngineOptionsErrors checks the combinations only the JSON form

@@ -47,8 +47,14 @@ func TestPresenceConformance(t *testing.T) {
 // TestClusterConformance runs the multi-node tests: brokers and presence
 // managers of several nodes on one Redis namespace, with a 1s presence TTL.
 func TestClusterConformance(t *testing.T) {
+	pubsubtest.RunCluster(t, clusterSuite(newEnv))
+}
+
+// clusterSuite is the multi-node suite's setup: the nodes of one test
+// share a namespace from newEnv; presence entries expire after 1s.
+func clusterSuite(newEnv func(testing.TB) testEnv) pubsubtest.Cluster {
 	const ttl = time.Second
-	pubsubtest.RunCluster(t, pubsubtest.Cluster{
+	return pubsubtest.Cluster{
 		NewBrokers: func(t *testing.T, n int) []pubsub.Broker {
 			env := newEnv(t)
 			out := make([]pubsub.Broker, n)
@@ -66,5 +72,5 @@ func TestClusterConformance(t *testing.T) {
 			return out
 		},
 		ExpireWithin: 3 * ttl,
-	})
+	}
 }

@@ -2,7 +2,6 @@ package redisbroker
 
 import (
 	"testing"
-	"time"
 
 	"github.com/caddy-channels/caddy-channels/pubsub"
 	"github.com/caddy-channels/caddy-channels/pubsub/pubsubtest"
@@ -20,26 +19,7 @@ func runConformance(t *testing.T, newEnv func(testing.TB) testEnv) {
 		})
 	})
 	t.Run("Cluster", func(t *testing.T) {
-		const ttl = time.Second
-		pubsubtest.RunCluster(t, pubsubtest.Cluster{
-			NewBrokers: func(t *testing.T, n int) []pubsub.Broker {
-				env := newEnv(t)
-				out := make([]pubsub.Broker, n)
-				for i := range out {
-					out[i] = newTestBroker(t, env)
-				}
-				return out
-			},
-			NewPresences: func(t *testing.T, n int) []pubsub.PresenceManager {
-				env := newEnv(t)
-				out := make([]pubsub.PresenceManager, n)
-				for i := range out {
-					out[i] = newTestPresence(t, env, ttl)
-				}
-				return out
-			},
-			ExpireWithin: 3 * ttl,
-		})
+		pubsubtest.RunCluster(t, clusterSuite(newEnv))
 	})
 }
 
