@@ -48,6 +48,10 @@ type client struct {
 	// gen counts invalidations: after a reconnect or a lost stream, what
 	// users cached about the stream's contents may be stale.
 	gen atomic.Uint64
+
+	// lastReads counts the reads of a subject's newest message (one round
+	// trip each), so that tests can tell a shared read from one per caller.
+	lastReads atomic.Uint64
 }
 
 // dial connects to NATS. It does not fail when the servers are down: the
@@ -344,6 +348,7 @@ func (c *client) onceWithStream(ctx context.Context, f func(jetstream.Stream) er
 
 // last returns the newest message of subject.
 func (c *client) last(ctx context.Context, subject string) (*jetstream.RawStreamMsg, error) {
+	c.lastReads.Add(1)
 	var msg *jetstream.RawStreamMsg
 	err := c.withStream(ctx, func(s jetstream.Stream) error {
 		var err error

@@ -36,9 +36,7 @@ func (b *Broker) History(ctx context.Context, topic string, opts pubsub.HistoryO
 	ctx, cancel := b.c.reqCtx(ctx)
 	defer cancel()
 	st := b.topicState(topic)
-	st.mu.Lock()
-	top, err := b.settle(ctx, st, topic, opts.TTL)
-	st.mu.Unlock()
+	top, err := b.sharedSettle(ctx, st, topic, opts.TTL)
 	if err != nil {
 		return pubsub.HistoryResult{}, b.fail("history", topic, err)
 	}

@@ -51,6 +51,9 @@ type topicState struct {
 	gen     uint64 // the client's gen when tip was loaded
 	tip     tip
 	trimmed uint64 // seq at this node's last trim
+
+	batchMu sync.Mutex   // guards next; taken alone or inside mu
+	next    *settleBatch // the History settle that has not begun, if any
 }
 
 // tip describes the newest history record of a topic.
