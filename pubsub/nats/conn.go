@@ -164,12 +164,8 @@ func duplicates(replicas int) time.Duration {
 	return dedupWindow
 }
 
-// ensure returns the stream, creating or updating it if needed. The first
-// time, it creates or updates the stream with cfg; after a reconnect it
-// looks the stream up first and creates it only if the server lost it, so
-// that a cluster whose JetStream meta leader is being elected again (it
-// was on the server this client lost) still serves the stream, whose own
-// leader answers lookups.
+// ensure returns the stream, setting it up on first use and after a
+// reconnect (see setUpStream).
 func (c *client) ensure(ctx context.Context) (jetstream.Stream, error) {
 	if err := c.online(); err != nil {
 		return nil, err
@@ -179,34 +175,9 @@ func (c *client) ensure(ctx context.Context) (jetstream.Stream, error) {
 	if c.stream != nil {
 		return c.stream, nil
 	}
-	if c.configured {
-		s, err := c.js.Stream(ctx, c.cfg.Name)
-		if err == nil {
-			c.stream = s
-			return s, nil
-		}
-		if !errors.Is(err, jetstream.ErrStreamNotFound) {
-			return nil, fmt.Errorf("look up stream %s: %w", c.cfg.Name, err)
-		}
-	}
-	create, cancel := ctx, context.CancelFunc(func() {})
-	if c.cfg.Replicas > 1 {
-		// JetStream 2.9 leaves all but one of concurrent creations of a
-		// replicated stream unanswered: give up early and look it up.
-		create, cancel = context.WithTimeout(ctx, c.opts.RequestTimeout/2)
-	}
-	s, err := c.js.CreateOrUpdateStream(create, c.cfg)
-	cancel()
+	s, err := c.setUpStream(ctx)
 	if err != nil {
-		// Another node may have created it with settings that cannot be
-		// changed in place (storage, say): use it as it is.
-		existing, err2 := c.js.Stream(ctx, c.cfg.Name)
-		if err2 != nil {
-			return nil, fmt.Errorf("create stream %s: %w", c.cfg.Name, err)
-		}
-		c.log.Warn("could not create or update the stream (its settings may differ from this node's, or another node was creating it): using it as it is",
-			zap.String("stream", c.cfg.Name), zap.Error(err))
-		s = existing
+		return nil, err
 	}
 	if err := c.waitLeader(ctx, s); err != nil {
 		return nil, err
