@@ -224,32 +224,41 @@ func jsonEqual(a, b []byte) bool {
 	return reflect.DeepEqual(x, y)
 }
 
-// httpStatus performs a request and returns its status and body.
+// httpDo performs a request and returns its status and body.
 func httpDo(t *testing.T, method, path string, hdr http.Header, body string) (int, string) {
 	t.Helper()
-	req, err := http.NewRequest(method, baseURL+path, strings.NewReader(body))
-	if err != nil {
-		t.Fatal(err)
-	}
-	for k, v := range hdr {
-		req.Header[k] = v
-	}
-	cl := &http.Client{Timeout: recvTimeout}
-	resp, err := cl.Do(req)
-	for try := 0; err != nil && retriableAfterReload(err) && try < 5; try++ {
-		time.Sleep(20 * time.Millisecond)
-		req, _ = http.NewRequest(method, baseURL+path, strings.NewReader(body))
+	resp := doAcrossReload(t, &http.Client{Timeout: recvTimeout}, method, path, hdr, body)
+	defer resp.Body.Close()
+	b, _ := io.ReadAll(resp.Body)
+	return resp.StatusCode, string(b)
+}
+
+// doAcrossReload performs a request on the shared Caddy with cl, repeating
+// it while the previous server of a config load drops it (see
+// retriableAfterReload).
+func doAcrossReload(t *testing.T, cl *http.Client, method, path string, hdr http.Header, body string) *http.Response {
+	t.Helper()
+	var resp *http.Response
+	var err error
+	for try := 0; ; try++ {
+		var req *http.Request
+		req, err = http.NewRequest(method, baseURL+path, strings.NewReader(body))
+		if err != nil {
+			t.Fatal(err)
+		}
 		for k, v := range hdr {
 			req.Header[k] = v
 		}
 		resp, err = cl.Do(req)
+		if err == nil || !retriableAfterReload(err) || try == 5 {
+			break
+		}
+		time.Sleep(20 * time.Millisecond)
 	}
 	if err != nil {
 		t.Fatalf("%s %s: %v", method, path, err)
 	}
-	defer resp.Body.Close()
-	b, _ := io.ReadAll(resp.Body)
-	return resp.StatusCode, string(b)
+	return resp
 }
 
 // retriableAfterReload reports whether err is how the previous server of

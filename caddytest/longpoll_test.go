@@ -22,15 +22,7 @@ type lpAnswer struct {
 // HTTP status and the decoded answer.
 func lpReq(t *testing.T, method, path, body string) (int, lpAnswer) {
 	t.Helper()
-	req, err := http.NewRequest(method, baseURL+path, strings.NewReader(body))
-	if err != nil {
-		t.Fatal(err)
-	}
-	req.Header.Set("Content-Type", "application/x-ndjson")
-	resp, err := http.DefaultClient.Do(req)
-	if err != nil {
-		t.Fatal(err)
-	}
+	resp := doAcrossReload(t, http.DefaultClient, method, path, http.Header{"Content-Type": {"application/x-ndjson"}}, body)
 	defer resp.Body.Close()
 	b, _ := io.ReadAll(resp.Body)
 	var a lpAnswer
