@@ -52,6 +52,10 @@ type client struct {
 	// lastReads counts the reads of a subject's newest message (one round
 	// trip each), so that tests can tell a shared read from one per caller.
 	lastReads atomic.Uint64
+
+	// leader is the name of the server leading the stream, as last looked
+	// up by a scan; nil until then.
+	leader atomic.Pointer[string]
 }
 
 // dial connects to NATS. It does not fail when the servers are down: the
@@ -192,20 +196,8 @@ func (c *client) waitLeader(ctx context.Context, s jetstream.Stream) error {
 	if c.cfg.Replicas <= 1 {
 		return nil
 	}
-	for {
-		info, err := s.Info(ctx)
-		if err == nil && info.Cluster != nil && info.Cluster.Leader != "" {
-			return nil
-		}
-		select {
-		case <-ctx.Done():
-			if err == nil {
-				err = ctx.Err()
-			}
-			return fmt.Errorf("stream %s has no leader: %w", c.cfg.Name, err)
-		case <-time.After(10 * time.Millisecond):
-		}
-	}
+	_, err := c.streamLeader(ctx, s, true)
+	return err
 }
 
 // streamGone reports whether err says the stream does not exist.
