@@ -47,22 +47,7 @@ func (c *client) setUpStream(ctx context.Context) (jetstream.Stream, error) {
 	case !errors.Is(err, jetstream.ErrStreamNotFound):
 		return nil, fmt.Errorf("look up stream %s: %w", c.cfg.Name, err)
 	}
-	create, cancel := c.createCtx(ctx)
-	s, err = c.js.CreateStream(create, c.cfg)
-	cancel()
-	if err == nil {
-		return s, nil
-	}
-	// Another node created it meanwhile: use it as it is.
-	existing, err2 := c.js.Stream(ctx, c.cfg.Name)
-	if err2 != nil {
-		return nil, fmt.Errorf("create stream %s: %w", c.cfg.Name, err)
-	}
-	if drifted(existing.CachedInfo().Config, c.cfg) {
-		c.log.Warn("another node created the stream with other settings: using it as it is",
-			zap.String("stream", c.cfg.Name), zap.Error(err))
-	}
-	return existing, nil
+	return c.createOrUse(ctx, c.js.CreateStream)
 }
 
 // setUpReplicated creates or updates a replicated stream with c.cfg, or
@@ -74,8 +59,15 @@ func (c *client) setUpStream(ctx context.Context) (jetstream.Stream, error) {
 // messages with recovered false, in 2 runs of 2 (TestHACluster,
 // nats-server 2.9.10; why is not known, the stream's settings matched).
 func (c *client) setUpReplicated(ctx context.Context) (jetstream.Stream, error) {
-	create, cancel := c.createCtx(ctx)
-	s, err := c.js.CreateOrUpdateStream(create, c.cfg)
+	return c.createOrUse(ctx, c.js.CreateOrUpdateStream)
+}
+
+// createOrUse sets the stream up with create (within createCtx); when that
+// fails, another node created it meanwhile or it has settings that cannot
+// change in place: it is used as it is.
+func (c *client) createOrUse(ctx context.Context, create func(context.Context, jetstream.StreamConfig) (jetstream.Stream, error)) (jetstream.Stream, error) {
+	cctx, cancel := c.createCtx(ctx)
+	s, err := create(cctx, c.cfg)
 	cancel()
 	if err == nil {
 		return s, nil
@@ -84,8 +76,10 @@ func (c *client) setUpReplicated(ctx context.Context) (jetstream.Stream, error) 
 	if err2 != nil {
 		return nil, fmt.Errorf("create stream %s: %w", c.cfg.Name, err)
 	}
-	c.log.Warn("could not create or update the stream (its settings may differ from this node's, or another node was creating it): using it as it is",
-		zap.String("stream", c.cfg.Name), zap.Error(err))
+	if drifted(existing.CachedInfo().Config, c.cfg) {
+		c.log.Warn("the stream has other settings than this node's and they could not be set: using it as it is",
+			zap.String("stream", c.cfg.Name), zap.Error(err))
+	}
 	return existing, nil
 }
 
