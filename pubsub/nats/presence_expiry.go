@@ -78,9 +78,7 @@ func (p *Presence) loop() {
 
 // withTimeout runs f with ctx bounded by the request timeout.
 func (p *Presence) withTimeout(ctx context.Context, f func(context.Context) error) error {
-	ctx, cancel := p.c.reqCtx(ctx)
-	defer cancel()
-	return f(ctx)
+	return p.withLimit(ctx, p.c.opts.RequestTimeout, f)
 }
 
 // withLimit runs f with ctx bounded by d.
