@@ -27,8 +27,12 @@ func FuzzUnmarshalCaddyfile(f *testing.F) {
 		f.Add(seed)
 	}
 	f.Fuzz(func(t *testing.T, input string) {
+		d, ok := fuzzDispenser(input)
+		if !ok {
+			return
+		}
 		h := new(Handler)
-		if err := h.UnmarshalCaddyfile(caddyfile.NewTestDispenser(input)); err != nil {
+		if err := h.UnmarshalCaddyfile(d); err != nil {
 			return
 		}
 		b, err := json.Marshal(h)
@@ -40,4 +44,17 @@ func FuzzUnmarshalCaddyfile(f *testing.F) {
 			t.Fatalf("JSON of %q does not unmarshal: %v\n%s", input, err, b)
 		}
 	})
+}
+
+// fuzzDispenser tokenizes input the way Caddy's adapter does and reports
+// whether it is a Caddyfile at all. caddyfile.NewTestDispenser cannot be used
+// on arbitrary input: it calls log.Fatalf on a lexer error (an unclosed
+// heredoc such as "<<\n"), which ends the fuzzing worker with exit status 1.
+// Text Caddy's lexer refuses never reaches a module's UnmarshalCaddyfile.
+func fuzzDispenser(input string) (*caddyfile.Dispenser, bool) {
+	tokens, err := caddyfile.Tokenize([]byte(input), "Fuzzfile")
+	if err != nil {
+		return nil, false
+	}
+	return caddyfile.NewDispenser(tokens), true
 }

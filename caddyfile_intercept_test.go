@@ -5,8 +5,6 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/caddyserver/caddy/v2/caddyconfig/caddyfile"
-
 	"github.com/caddy-channels/caddy-channels/channels"
 )
 
@@ -89,7 +87,10 @@ func FuzzParseIntercept(f *testing.F) {
 	f.Add("e {\n\tdrop if\n}")
 	f.Add("e {\n\tremove a b if \"assigns.x\"\n\tremove if\n}")
 	f.Fuzz(func(t *testing.T, body string) {
-		d := caddyfile.NewTestDispenser("intercept " + body)
+		d, ok := fuzzDispenser("intercept " + body)
+		if !ok {
+			return
+		}
 		d.Next()
 		specs, err := parseIntercept(d, "room:*")
 		if err != nil {
