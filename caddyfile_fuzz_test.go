@@ -46,7 +46,8 @@ func FuzzUnmarshalCaddyfile(f *testing.F) {
 	})
 }
 
-// fuzzDispenser tokenizes input the way Caddy's adapter does and reports
+// fuzzDispenser tokenizes input with Caddy's lexer (without the adapter's
+// {$ENV} substitution, which fuzzed text has no use for) and reports
 // whether it is a Caddyfile at all. caddyfile.NewTestDispenser cannot be used
 // on arbitrary input: it calls log.Fatalf on a lexer error (an unclosed
 // heredoc such as "<<\n"), which ends the fuzzing worker with exit status 1.
